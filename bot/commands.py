@@ -1,0 +1,96 @@
+"""Slash command parsing and the answers they give. Pure database work: the Slack plumbing is in app.py."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from bot.blocks import incident_line
+from opsdraft import events
+from opsdraft.bus import add_outbox
+from opsdraft.events import DraftRequest, IncidentCommand
+from opsdraft.models import Incident, Ticket, TimelineEntry
+from opsdraft.settings import Settings
+
+INCIDENT_USAGE = (
+    "Usage: `/incident list` · `/incident status <id>` · `/incident timeline <id>` · "
+    "`/incident postmortem <id>` · `/incident close <id> [note]`"
+)
+TICKET_USAGE = "Usage: `/ticket suggest <ticket id>`"
+
+
+class UsageError(Exception):
+    """Wrong usage: answered ephemerally with the right usage."""
+
+
+@dataclass(frozen=True)
+class Parsed:
+    verb: str
+    target: str | None = None
+    rest: str = ""
+
+
+def parse_incident(text: str) -> Parsed:
+    parts = text.strip().split(maxsplit=2)
+    if not parts:
+        raise UsageError(INCIDENT_USAGE)
+    verb = parts[0].lower()
+    if verb == "list":
+        return Parsed("list")
+    if verb not in {"status", "timeline", "postmortem", "close"}:
+        raise UsageError(f"Unknown subcommand `{verb}`. {INCIDENT_USAGE}")
+    if len(parts) < 2 or not re.fullmatch(r"#?\d{1,9}", parts[1]):
+        raise UsageError(f"`/incident {verb}` needs an incident number. {INCIDENT_USAGE}")
+    return Parsed(verb, parts[1].lstrip("#"), parts[2] if len(parts) > 2 else "")
+
+
+def parse_ticket(text: str) -> Parsed:
+    parts = text.strip().split(maxsplit=1)
+    if len(parts) != 2 or parts[0].lower() != "suggest":
+        raise UsageError(TICKET_USAGE)
+    return Parsed("suggest", parts[1].strip())
+
+
+def _incident(s: Session, ident: str) -> Incident:
+    inc = s.get(Incident, int(ident))
+    if inc is None:
+        raise UsageError(f"Incident #{ident} does not exist. Try `/incident list`.")
+    return inc
+
+
+def run_incident(s: Session, settings: Settings, p: Parsed, user: str) -> str:
+    if p.verb == "list":
+        rows = list(s.scalars(select(Incident).order_by(Incident.status.desc(), Incident.id.desc()).limit(20)))
+        return "\n".join(incident_line(i) for i in rows) if rows else "No incidents yet."
+    inc = _incident(s, p.target)
+    if p.verb == "status":
+        alerts = "\n".join(f"• {a.name} on {a.service}: {a.status}" for a in inc.alerts)
+        return f"{incident_line(inc)}\n{alerts}"
+    if p.verb == "close":
+        if inc.status != "open":
+            return f"Incident #{inc.id} is already closed."
+        add_outbox(s, settings.topics.incident_commands,
+                   IncidentCommand(action="close", incident_id=inc.id, actor=user, note=p.rest).model_dump(),
+                   key=f"incident:{inc.id}")
+        return f"Closing incident #{inc.id}; its postmortem draft will follow here for approval."
+    kind = "timeline" if p.verb == "timeline" else "postmortem"
+    events.request_draft(s, settings, DraftRequest(kind=kind, subject_type="incident", subject_id=inc.id,
+                                                   requested_by=user))
+    n = s.scalar(select(TimelineEntry.id).where(TimelineEntry.incident_id == inc.id).limit(1))
+    hint = "" if n else " (it has no timeline entries yet)"
+    return f"Drafting the {kind} of incident #{inc.id}{hint}; it will be posted for approval."
+
+
+def run_ticket(s: Session, settings: Settings, p: Parsed, user: str) -> str:
+    cond = Ticket.external_id == p.target
+    if p.target.isdigit():
+        cond = or_(cond, Ticket.id == int(p.target))
+    ticket = s.scalar(select(Ticket).where(cond).limit(1))
+    if ticket is None:
+        raise UsageError(f"Ticket `{p.target}` does not exist.")
+    events.request_draft(s, settings, DraftRequest(kind="ticket_reply", subject_type="ticket",
+                                                   subject_id=ticket.id, requested_by=user))
+    return f"Drafting a reply to ticket {ticket.external_id}; it will be posted in <#{settings.slack_support_channel}>."

@@ -1,0 +1,96 @@
+"""Approval flows. Each runs in one transaction: the state change, the approval row, the audit entry and
+the messages it causes (via the outbox) commit together or not at all."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from opsdraft import events
+from opsdraft.bus import add_outbox
+from opsdraft.models import Approval, AuditLog, Draft, Ticket, utcnow
+from opsdraft.settings import Settings
+
+
+class FlowError(Exception):
+    """The action cannot be done; the message is shown to the user."""
+
+
+def audit(s: Session, actor: str, action: str, object_type: str, object_id: object, **detail) -> None:
+    s.add(AuditLog(actor=actor, action=action, object_type=object_type, object_id=str(object_id), detail=detail))
+
+
+def get_draft(s: Session, draft_id: int) -> Draft:
+    d = s.get(Draft, draft_id)
+    if d is None:
+        raise FlowError(f"Draft #{draft_id} does not exist.")
+    return d
+
+
+def _decide(s: Session, draft_id: int, user: str, status: str) -> Draft:
+    """Move a pending draft to `status`. The conditional UPDATE makes two concurrent clicks decide once."""
+    d = get_draft(s, draft_id)
+    if d.status != "pending":
+        raise FlowError(f"Draft #{draft_id} is already {d.status}.")
+    now = utcnow()
+    changed = s.execute(update(Draft).where(Draft.id == draft_id, Draft.status == "pending")
+                        .values(status=status, decided_by=user, decided_at=now)).rowcount
+    if changed != 1:
+        raise FlowError(f"Draft #{draft_id} was decided by someone else just now.")
+    s.refresh(d)
+    return d
+
+
+def approve(s: Session, settings: Settings, draft_id: int, user: str) -> Draft:
+    d = _decide(s, draft_id, user, "approved")
+    s.add(Approval(draft_id=d.id, user_id=user, decision="approved"))
+    audit(s, user, "draft.approved", "draft", d.id, kind=d.kind, version=d.version)
+    if d.kind == "ticket_reply":
+        ticket = s.get(Ticket, d.subject_id)
+        add_outbox(s, settings.topics.ticket_replies, {
+            "ticket_id": ticket.external_id, "draft_id": d.id, "version": d.version, "body": d.body,
+            "sources": d.sources, "approved_by": user, "approved_at": d.decided_at.isoformat(),
+        }, key=ticket.external_id)
+        ticket.status = "answered"
+        events.ticket_resolved(s, settings, ticket)
+        # The outbox row commits with this transaction, so the reply is as good as sent.
+        mark_published(s, d, user)
+    return d
+
+
+def mark_published(s: Session, d: Draft, actor: str) -> None:
+    """Final and immutable from here on. Postmortems and timelines get here once posted to Slack."""
+    d.status = "published"
+    audit(s, actor, "draft.published", "draft", d.id, kind=d.kind)
+
+
+def reject(s: Session, draft_id: int, user: str, reason: str) -> Draft:
+    if not reason.strip():
+        raise FlowError("A reason is required to reject a draft.")
+    d = _decide(s, draft_id, user, "rejected")
+    s.add(Approval(draft_id=d.id, user_id=user, decision="rejected", reason=reason))
+    audit(s, user, "draft.rejected", "draft", d.id, reason=reason)
+    return d
+
+
+def edit(s: Session, settings: Settings, draft_id: int, user: str, body: str) -> Draft:
+    """An edit makes a new pending version; the old one is superseded, never changed."""
+    if not body.strip():
+        raise FlowError("The edited draft is empty.")
+    old = _decide(s, draft_id, user, "superseded")
+    new = Draft(request_id=f"edit:{old.id}:{uuid.uuid4().hex}", kind=old.kind, subject_type=old.subject_type,
+                subject_id=old.subject_id, version=old.version + 1, parent_id=old.id, title=old.title,
+                body=body, sources=old.sources, notes=[*old.notes, f"Edited by <@{user}> from v{old.version}."],
+                model=old.model)
+    s.add(new)
+    s.flush()
+    s.add(Approval(draft_id=old.id, user_id=user, decision="edited"))
+    audit(s, user, "draft.edited", "draft", old.id, new_draft_id=new.id, new_version=new.version)
+    add_outbox(s, settings.topics.drafts_ready, {"draft_id": new.id, "kind": new.kind}, key=f"draft:{new.id}")
+    return new
+
+
+def latest_drafts(s: Session, limit: int = 20) -> list[Draft]:
+    return list(s.scalars(select(Draft).order_by(Draft.id.desc()).limit(limit)))

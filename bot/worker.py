@@ -1,0 +1,61 @@
+"""The bot's consumer: posts new drafts for approval and incident news to Slack."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from sqlalchemy.orm import Session
+
+from bot.blocks import draft_blocks, draft_fallback_text, incident_line
+from opsdraft.bus import InvalidMessage, Message, consume
+from opsdraft.events import DraftReady, IncidentEvent
+from opsdraft.models import Draft, Incident
+from opsdraft.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class Poster:
+    def __init__(self, rt: Runtime):
+        self.settings = rt.settings
+        self.client = WebClient(token=rt.settings.slack_bot_token, base_url=rt.settings.slack_api_url,
+                                retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)])
+
+    def __call__(self, s: Session, msg: Message) -> None:
+        data = msg.json()
+        try:
+            if msg.topic == self.settings.topics.drafts_ready:
+                self.post_draft(s, DraftReady.model_validate(data))
+            else:
+                self.post_incident_event(s, IncidentEvent.model_validate(data))
+        except ValueError as exc:
+            raise InvalidMessage(str(exc)) from None
+
+    def post_draft(self, s: Session, ready: DraftReady) -> None:
+        d = s.get(Draft, ready.draft_id)
+        if d is None:
+            raise InvalidMessage(f"draft {ready.draft_id} does not exist")
+        if d.slack_ts:
+            return  # posted already; this is a redelivery
+        channel = (self.settings.slack_support_channel if d.kind == "ticket_reply"
+                   else self.settings.slack_incident_channel)
+        resp = self.client.chat_postMessage(channel=channel, text=draft_fallback_text(d), blocks=draft_blocks(d))
+        d.slack_channel, d.slack_ts = resp["channel"], resp["ts"]
+
+    def post_incident_event(self, s: Session, ev: IncidentEvent) -> None:
+        inc = s.get(Incident, ev.incident_id)
+        if inc is None:
+            raise InvalidMessage(f"incident {ev.incident_id} does not exist")
+        icon = ":rotating_light:" if ev.event == "opened" else ":white_check_mark:"
+        text = f"{icon} Incident {ev.event}: {incident_line(inc)}"
+        self.client.chat_postMessage(channel=self.settings.slack_incident_channel, text=text,
+                                     blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
+
+
+async def run(rt: Runtime, stop: asyncio.Event) -> None:
+    t = rt.settings.topics
+    await consume(rt.bus, rt.db, [t.drafts_ready, t.incident_events], f"{rt.settings.consumer_group}-bot",
+                  Poster(rt), t.dead_letters, rt.redactor.redact, stop)

@@ -1,0 +1,144 @@
+"""Applying events to the database: dedup, grouping into incidents, closing. Each function runs inside the
+caller's transaction and queues its follow-up messages in the outbox of that same transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from consumers.payloads import SEVERITY_RANK, AlertEvent, LogLine, TicketIn
+from opsdraft import events
+from opsdraft.metrics import INCIDENTS
+from opsdraft.models import Alert, Incident, LogEvent, Ticket, TimelineEntry, utcnow
+from opsdraft.privacy import ScopedRedactor
+from opsdraft.settings import Settings
+from redaction import Redactor
+
+LOG_TIMELINE_LEVELS = {"WARNING", "ERROR", "CRITICAL"}
+
+
+class Ingest:
+    """Everything the consumers write. Holds no state between calls, only its collaborators."""
+
+    def __init__(self, settings: Settings, redactor: Redactor):
+        self.settings, self.redactor = settings, redactor
+        self.key = settings.redaction_key_bytes()
+
+    def scoped(self, s: Session, scope: str) -> ScopedRedactor:
+        return ScopedRedactor(s, self.redactor, self.key, scope)
+
+    # --- alerts ---------------------------------------------------------------------------------------
+
+    def apply_alert(self, s: Session, ev: AlertEvent) -> None:
+        alert = s.scalar(select(Alert).where(Alert.fingerprint == ev.fingerprint))
+        if ev.status == "firing":
+            self._firing(s, ev, alert)
+        elif alert is not None and alert.status == "firing":
+            self._resolved(s, ev, alert)
+        # A resolve for an alert we never saw firing, or a repeated resolve, changes nothing.
+
+    def _firing(self, s: Session, ev: AlertEvent, alert: Alert | None) -> None:
+        if alert is not None and alert.status == "firing" and alert.incident.status == "open":
+            return  # Alertmanager repeats firing alerts on every group interval: a duplicate.
+        incident = self._open_incident_for(s, ev)
+        red = self.scoped(s, f"incident:{incident.id}")
+        text, labels = red.text(ev.summary), red.value(ev.labels)
+        if alert is None:
+            alert = Alert(fingerprint=ev.fingerprint, source=ev.source, starts_at=ev.starts_at)
+            s.add(alert)
+        alert.incident, alert.name, alert.service = incident, ev.name, ev.service
+        alert.severity, alert.status, alert.labels, alert.text = ev.severity, "firing", labels, text
+        alert.starts_at, alert.ends_at = ev.starts_at, None
+        s.flush()
+        incident.all_resolved_at = None
+        if SEVERITY_RANK[ev.severity] < SEVERITY_RANK[incident.severity]:
+            incident.severity = ev.severity
+        self._timeline(s, incident, ev.starts_at, "alert_firing",
+                       f"{ev.name} firing on {ev.service} ({ev.severity}): {text}", f"alert:{alert.id}")
+
+    def _resolved(self, s: Session, ev: AlertEvent, alert: Alert) -> None:
+        at = ev.ends_at or utcnow()
+        alert.status, alert.ends_at = "resolved", at
+        incident = alert.incident
+        self._timeline(s, incident, at, "alert_resolved", f"{alert.name} resolved on {alert.service}",
+                       f"alert:{alert.id}")
+        s.flush()
+        if incident.status == "open" and all(a.status == "resolved" for a in incident.alerts):
+            incident.all_resolved_at = max(a.ends_at for a in incident.alerts if a.ends_at)
+
+    def _open_incident_for(self, s: Session, ev: AlertEvent) -> Incident:
+        key = f"{ev.service}/{ev.name}"
+        since = ev.starts_at - timedelta(seconds=self.settings.incident_group_window_s)
+        incident = s.scalar(select(Incident).where(
+            Incident.group_key == key, Incident.status == "open", Incident.opened_at >= since,
+        ).order_by(Incident.id.desc()).limit(1))
+        if incident:
+            return incident
+        incident = Incident(title=f"{ev.name} on {ev.service}", group_key=key, service=ev.service,
+                            severity=ev.severity, status="open", opened_at=ev.starts_at)
+        s.add(incident)
+        s.flush()
+        INCIDENTS.labels("opened").inc()
+        self._timeline(s, incident, ev.starts_at, "opened", f"Incident opened: {incident.title}",
+                       f"incident:{incident.id}")
+        events.incident_opened(s, self.settings, incident)
+        return incident
+
+    def close_incident(self, s: Session, incident: Incident, at: datetime, note: str, actor: str) -> bool:
+        """Close an open incident and queue its postmortem draft; False if it was closed already."""
+        if incident.status != "open":
+            return False
+        incident.status, incident.closed_at = "closed", at
+        incident.close_note = self.scoped(s, f"incident:{incident.id}").text(note) if note else None
+        self._timeline(s, incident, at, "closed", f"Incident closed by {actor}" + (f": {note}" if note else ""),
+                       f"incident:{incident.id}")
+        INCIDENTS.labels("closed").inc()
+        events.incident_closed(s, self.settings, incident, actor)
+        return True
+
+    def close_quiet_incidents(self, s: Session, now: datetime) -> list[int]:
+        """Close incidents whose alerts have all been resolved for the quiet period."""
+        cutoff = now - timedelta(seconds=self.settings.incident_quiet_period_s)
+        due = s.scalars(select(Incident).where(
+            Incident.status == "open", Incident.all_resolved_at.is_not(None), Incident.all_resolved_at <= cutoff))
+        return [i.id for i in due if self.close_incident(s, i, now, "", "opsdraft (all alerts resolved)")]
+
+    # --- logs -----------------------------------------------------------------------------------------
+
+    def apply_log(self, s: Session, line: LogLine) -> None:
+        incident = s.scalar(select(Incident).where(
+            Incident.service == line.service, Incident.status == "open",
+            Incident.opened_at <= line.timestamp + timedelta(minutes=10),
+        ).order_by(Incident.id.desc()).limit(1))
+        scope = f"incident:{incident.id}" if incident else f"log:{line.service}"
+        red = self.scoped(s, scope)
+        event = LogEvent(at=line.timestamp, service=line.service, level=line.level,
+                         message=red.text(line.message), attributes=red.value(line.attributes),
+                         incident_id=incident.id if incident else None)
+        s.add(event)
+        s.flush()
+        if incident and line.level in LOG_TIMELINE_LEVELS:
+            self._timeline(s, incident, line.timestamp, "log",
+                           f"{line.level} {line.service}: {event.message}", f"log:{event.id}")
+
+    # --- tickets --------------------------------------------------------------------------------------
+
+    def apply_ticket(self, s: Session, t: TicketIn) -> None:
+        red = self.scoped(s, f"ticket:{t.id}")
+        fields = dict(subject=red.text(t.subject), body=red.text(t.body), requester=red.text(t.requester_text()),
+                      tags=red.value(t.tags), created_at=t.created_at)
+        ticket = s.scalar(select(Ticket).where(Ticket.external_id == t.id))
+        if ticket is None:
+            ticket = Ticket(external_id=t.id, **fields)
+            s.add(ticket)
+            s.flush()
+            events.ticket_created(s, self.settings, ticket)
+        else:  # a re-sent or edited ticket updates the same row
+            for k, v in fields.items():
+                setattr(ticket, k, v)
+
+    @staticmethod
+    def _timeline(s: Session, incident: Incident, at: datetime, kind: str, text: str, ref: str) -> None:
+        s.add(TimelineEntry(incident_id=incident.id, at=at, kind=kind, text=text, source_ref=ref))

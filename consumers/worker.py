@@ -1,0 +1,76 @@
+"""The consumers role: ingest alerts, logs, tickets and incident commands; close quiet incidents."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.orm import Session
+
+from consumers.payloads import parse_alerts, parse_log, parse_ticket
+from consumers.service import Ingest
+from opsdraft.bus import InvalidMessage, Message, consume
+from opsdraft.events import IncidentCommand
+from opsdraft.models import Incident, utcnow
+from opsdraft.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(self, rt: Runtime):
+        self.ingest = Ingest(rt.settings, rt.redactor)
+        t = rt.settings.topics
+        self.routes = {t.alerts: self.alerts, t.logs: self.logs, t.tickets: self.tickets,
+                       t.incident_commands: self.command}
+
+    def __call__(self, s: Session, msg: Message) -> None:
+        self.routes[msg.topic](s, msg.json())
+
+    def alerts(self, s: Session, data) -> None:
+        for ev in parse_alerts(data):
+            self.ingest.apply_alert(s, ev)
+
+    def logs(self, s: Session, data) -> None:
+        self.ingest.apply_log(s, parse_log(data))
+
+    def tickets(self, s: Session, data) -> None:
+        self.ingest.apply_ticket(s, parse_ticket(data))
+
+    def command(self, s: Session, data) -> None:
+        try:
+            cmd = IncidentCommand.model_validate(data)
+        except ValueError as exc:
+            raise InvalidMessage(f"invalid incident command: {exc}") from None
+        incident = s.get(Incident, cmd.incident_id)
+        if incident is None:
+            raise InvalidMessage(f"incident {cmd.incident_id} does not exist")
+        self.ingest.close_incident(s, incident, utcnow(), cmd.note, cmd.actor)
+
+
+async def close_quiet_incidents(rt: Runtime, ingest: Ingest, stop: asyncio.Event, every: float = 1.0) -> None:
+    while not stop.is_set():
+        try:
+            def _close():
+                with rt.db.session() as s:
+                    return ingest.close_quiet_incidents(s, utcnow())
+
+            closed = await asyncio.to_thread(_close)
+            if closed:
+                log.info("closed incidents after quiet period: %s", closed)
+        except Exception:
+            log.warning("closing quiet incidents failed; will retry", exc_info=True)
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except TimeoutError:
+            pass
+
+
+async def run(rt: Runtime, stop: asyncio.Event) -> None:
+    dispatch = Dispatcher(rt)
+    t = rt.settings.topics
+    await asyncio.gather(
+        consume(rt.bus, rt.db, [t.alerts, t.logs, t.tickets, t.incident_commands],
+                f"{rt.settings.consumer_group}-consumers", dispatch, t.dead_letters, rt.redactor.redact, stop),
+        close_quiet_incidents(rt, dispatch.ingest, stop),
+    )

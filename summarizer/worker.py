@@ -1,0 +1,190 @@
+"""The summarizer role: turns draft requests into drafts, and keeps the retrieval index up to date."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opsdraft.bus import InvalidMessage, Message, add_outbox, consume
+from opsdraft.events import DraftReady, DraftRequest, IndexUpdate
+from opsdraft.metrics import DRAFT_SECONDS, DRAFTS
+from opsdraft.models import Alert, Draft, Incident, LogEvent, Ticket, TimelineEntry
+from opsdraft.runtime import Runtime
+from opsdraft.settings import Settings
+from summarizer.drafts import (
+    Event,
+    IncidentFacts,
+    TicketFacts,
+    build_postmortem,
+    build_ticket_reply,
+    build_timeline,
+)
+from summarizer.drafts import Draft as DraftText
+from summarizer.embeddings import get_embedder
+from summarizer.index import Doc, VectorIndex, runbook_docs
+from summarizer.llm import ModelUnavailable, TextGenerator, load_generator
+
+log = logging.getLogger(__name__)
+
+
+def incident_facts(s: Session, incident_id: int) -> IncidentFacts:
+    inc = s.get(Incident, incident_id)
+    if inc is None:
+        raise InvalidMessage(f"incident {incident_id} does not exist")
+    events = [Event(at=e.at, source=e.kind, text=e.text, ref=e.source_ref)
+              for e in s.scalars(select(TimelineEntry).where(TimelineEntry.incident_id == inc.id))]
+    return IncidentFacts(id=inc.id, title=inc.title, service=inc.service, severity=inc.severity,
+                         status=inc.status, opened_at=inc.opened_at, closed_at=inc.closed_at, events=events)
+
+
+def ticket_facts(s: Session, ticket_id: int) -> TicketFacts:
+    t = s.get(Ticket, ticket_id)
+    if t is None:
+        raise InvalidMessage(f"ticket {ticket_id} does not exist")
+    return TicketFacts(key=t.external_id, subject=t.subject, body=t.body, requester=t.requester, tags=t.tags)
+
+
+def incident_doc(s: Session, incident_id: int) -> Doc:
+    f = incident_facts(s, incident_id)
+    alerts = s.scalars(select(Alert).where(Alert.incident_id == incident_id))
+    logs = s.scalars(select(LogEvent).where(LogEvent.incident_id == incident_id, LogEvent.level == "ERROR"))
+    text = "\n".join([f.title, *(a.text for a in alerts), *(e.text for e in f.events), *(m.message for m in logs)])
+    return Doc(key=f"incident:{f.id}", title=f"Incident #{f.id}: {f.title}", text=text[:4000], kind="incident")
+
+
+class Summarizer:
+    """Holds the model and the index; both load lazily, once per process."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._generator: TextGenerator | None = None
+        self._model_note = ""
+        self._model_lock = threading.Lock()
+        self._model_loaded = False
+        self.index = VectorIndex(settings.index_dir, get_embedder())
+        self._index_lock = threading.Lock()
+
+    def ensure_runbooks_indexed(self) -> int:
+        with self._index_lock:
+            if any(k.startswith("runbook:") for k in self.index.keys()):
+                return 0
+            n = self.index.upsert(runbook_docs(self.settings.runbooks_dir))
+            self.index.save()
+            return n
+
+    def generator(self) -> TextGenerator | None:
+        with self._model_lock:
+            if not self._model_loaded:
+                try:
+                    self._generator = load_generator(self.settings.model, self.settings.model_cache_dir,
+                                                     progress=lambda m: log.info("model: %s", m))
+                except ModelUnavailable as exc:
+                    self._model_note = f"model '{self.settings.model}' unavailable: {exc}"
+                    log.warning("%s; drafting without a model", self._model_note)
+                self._model_loaded = True
+            return self._generator
+
+    def make(self, s: Session, req: DraftRequest) -> DraftText:
+        started = time.perf_counter()
+        if req.subject_type == "incident":
+            facts = incident_facts(s, req.subject_id)
+            if req.kind == "timeline":
+                draft = build_timeline(facts)
+            elif req.kind == "postmortem":
+                hits = self.index.search(f"{facts.title}\n" + "\n".join(e.text for e in facts.events[:20]), k=4,
+                                         kinds={"runbook", "incident"})
+                hits = [h for h in hits if h.key != f"incident:{facts.id}"]
+                draft = self._generate(build_postmortem, facts, hits)
+            else:
+                raise InvalidMessage(f"a {req.kind} draft cannot be made for an incident")
+        else:
+            if req.kind != "ticket_reply":
+                raise InvalidMessage(f"a {req.kind} draft cannot be made for a ticket")
+            ticket = ticket_facts(s, req.subject_id)
+            hits = self.index.search(f"{ticket.subject}\n{ticket.body}", k=4, kinds={"runbook", "ticket"})
+            draft = self._generate(build_ticket_reply, ticket, hits)
+        DRAFT_SECONDS.labels(req.kind).observe(time.perf_counter() - started)
+        DRAFTS.labels(req.kind, draft.model).inc()
+        return draft
+
+    def _generate(self, build, facts, hits) -> DraftText:
+        gen = self.generator()
+        try:
+            draft = build(facts, hits, gen, max_new_tokens=self.settings.model_max_new_tokens)
+        except Exception as exc:  # a failing model must not lose the draft: fall back, and say so
+            log.exception("model failed; making a deterministic draft")
+            draft = build(facts, hits, None)
+            draft.notes.append(f"The model failed ({type(exc).__name__}); this draft was made without it.")
+        if self._model_note and gen is None:
+            draft.notes.append(self._model_note)
+        return draft
+
+    def handle_request(self, s: Session, msg: Message) -> None:
+        try:
+            req = DraftRequest.model_validate(msg.json())
+        except ValueError as exc:
+            raise InvalidMessage(f"invalid draft request: {exc}") from None
+        if s.scalar(select(Draft.id).where(Draft.request_id == req.request_id)):
+            return  # made already; this is a redelivery
+        text = self.make(s, req)
+        version, parent = 1, None
+        if req.parent_draft_id:
+            parent = s.get(Draft, req.parent_draft_id)
+            version = parent.version + 1 if parent else 1
+        row = Draft(request_id=req.request_id, kind=req.kind, subject_type=req.subject_type,
+                    subject_id=req.subject_id, version=version, parent_id=parent.id if parent else None,
+                    title=text.title, body=text.body, sources=text.sources, notes=text.notes, model=text.model)
+        s.add(row)
+        s.flush()
+        add_outbox(s, self.settings.topics.drafts_ready,
+                   DraftReady(draft_id=row.id, kind=req.kind).model_dump(), key=f"draft:{row.id}")
+
+    def handle_index_update(self, s: Session, msg: Message) -> None:
+        try:
+            upd = IndexUpdate.model_validate(msg.json())
+        except ValueError as exc:
+            raise InvalidMessage(f"invalid index update: {exc}") from None
+        if upd.kind == "incident":
+            docs = [incident_doc(s, upd.id)]
+        elif upd.kind == "ticket":
+            docs = [resolved_ticket_doc(s, upd.id)]
+        else:
+            docs = runbook_docs(self.settings.runbooks_dir)
+        with self._index_lock:
+            self.index.upsert(docs)
+            self.index.save()
+
+
+def resolved_ticket_doc(s: Session, ticket_id: int) -> Doc:
+    t = s.get(Ticket, ticket_id)
+    if t is None:
+        raise InvalidMessage(f"ticket {ticket_id} does not exist")
+    reply = s.scalar(select(Draft.body).where(
+        Draft.subject_type == "ticket", Draft.subject_id == t.id, Draft.status == "published",
+    ).order_by(Draft.version.desc()).limit(1)) or ""
+    text = f"{t.subject}\n{t.body}\nResolution:\n{reply}"
+    return Doc(key=f"ticket:{t.external_id}", title=f"Ticket {t.external_id}: {t.subject}", text=text[:4000],
+               kind="ticket")
+
+
+async def run(rt: Runtime, stop: asyncio.Event) -> None:
+    summarizer = await asyncio.to_thread(Summarizer, rt.settings)
+    await asyncio.to_thread(summarizer.ensure_runbooks_indexed)
+    # Load the model before taking requests so the first draft is not the one that waits for it.
+    await asyncio.to_thread(summarizer.generator)
+    t = rt.settings.topics
+    group = f"{rt.settings.consumer_group}-summarizer"
+
+    def dispatch(s: Session, msg: Message) -> None:
+        if msg.topic == t.draft_requests:
+            summarizer.handle_request(s, msg)
+        else:
+            summarizer.handle_index_update(s, msg)
+
+    await consume(rt.bus, rt.db, [t.draft_requests, t.index_updates], group, dispatch, t.dead_letters,
+                  rt.redactor.redact, stop)
