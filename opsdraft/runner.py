@@ -14,10 +14,10 @@ from opsdraft.bus import Bus, EmbeddedBroker, ensure_topics, relay_outbox
 from opsdraft.db import Database, migrate
 from opsdraft.privacy import get_redactor
 from opsdraft.runtime import Runtime
+from opsdraft.settings import ROLE_NAMES as ROLES
 from opsdraft.settings import Settings
 
 log = logging.getLogger(__name__)
-ROLES = ("consumers", "summarizer", "bot", "http")
 
 
 @asynccontextmanager
@@ -26,7 +26,7 @@ async def kafka(settings: Settings) -> AsyncIterator[str]:
     broker = None
     bootstrap = settings.kafka_bootstrap_servers
     if not bootstrap:
-        broker = await asyncio.to_thread(EmbeddedBroker().start)
+        broker = await asyncio.to_thread(EmbeddedBroker(address_file=settings.data_dir / "broker.addr").start)
         bootstrap = broker.bootstrap
         log.info("started embedded Kafka broker on %s", bootstrap)
     try:

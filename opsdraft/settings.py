@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+ROLE_NAMES = ("consumers", "summarizer", "bot", "http")
 
 
 class SettingsError(ValueError):

@@ -1,0 +1,226 @@
+"""The `opsdraft` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from opsdraft.settings import ROLE_NAMES, Settings, SettingsError, load_settings
+
+app = typer.Typer(help="opsdraft: incident and support drafts from Kafka events, approved in Slack.",
+                  no_args_is_help=True, add_completion=False)
+drafts_app = typer.Typer(help="Inspect drafts.", no_args_is_help=True)
+app.add_typer(drafts_app, name="drafts")
+console = Console()
+
+
+def settings_or_exit(**overrides) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def setup_logging(settings: Settings) -> None:
+    from opsdraft.privacy import install_log_redaction
+
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("aiokafka", "httpx", "presidio-analyzer", "sentence_transformers", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    install_log_redaction(settings)
+
+
+def run_until_signal(main) -> None:
+    """Run `main(stop)`; SIGINT/SIGTERM set `stop` so every role finishes its current message and exits."""
+
+    async def runner():
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+@app.command()
+def run(
+    roles: str = typer.Option(",".join(ROLE_NAMES), help=f"Comma-separated roles to run: {', '.join(ROLE_NAMES)}."),
+) -> None:
+    """Run opsdraft: every role in one process, or only the roles given."""
+    settings = settings_or_exit()
+    setup_logging(settings)
+    chosen = {r.strip() for r in roles.split(",") if r.strip()}
+    unknown = chosen - set(ROLE_NAMES)
+    if unknown:
+        console.print(f"[red]unknown roles: {', '.join(sorted(unknown))} (choose from {', '.join(ROLE_NAMES)})")
+        raise typer.Exit(2)
+    from opsdraft.runner import kafka, run_roles, runtime
+
+    async def main(stop):
+        async with kafka(settings) as bootstrap, runtime(settings, bootstrap) as rt:
+            console.print(f"opsdraft running roles [bold]{', '.join(sorted(chosen))}[/bold]; Kafka at {bootstrap}; "
+                          f"HTTP on http://{settings.http_host}:{settings.http_port}")
+            await run_roles(rt, chosen, stop)
+
+    run_until_signal(main)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to the latest version."""
+    from opsdraft.db import migrate as do_migrate
+
+    settings = settings_or_exit()
+    do_migrate(settings.db_url)
+    console.print(f"database at {settings.db_url.split('@')[-1]} is up to date")
+
+
+@app.command()
+def index() -> None:
+    """Build or update the retrieval index over the runbooks, closed incidents and answered tickets."""
+    settings = settings_or_exit()
+    from sqlalchemy import select
+
+    from opsdraft.db import Database, migrate as do_migrate
+    from opsdraft.models import Incident, Ticket
+    from summarizer.embeddings import get_embedder
+    from summarizer.index import VectorIndex, runbook_docs
+    from summarizer.worker import incident_doc, resolved_ticket_doc
+
+    do_migrate(settings.db_url)
+    db = Database(settings.db_url)
+    with progress() as bar:
+        task = bar.add_task("loading the embedding model", total=None)
+        idx = VectorIndex(settings.index_dir, get_embedder())
+        docs = runbook_docs(settings.runbooks_dir)
+        with db.session() as s:
+            docs += [incident_doc(s, i) for i in s.scalars(select(Incident.id).where(Incident.status == "closed"))]
+            docs += [resolved_ticket_doc(s, i) for i in s.scalars(select(Ticket.id).where(Ticket.status == "answered"))]
+        bar.update(task, description="embedding documents", total=len(docs), completed=0)
+        for start in range(0, len(docs), 16):
+            idx.upsert(docs[start:start + 16])
+            bar.update(task, completed=min(start + 16, len(docs)))
+        idx.save()
+    console.print(f"index at {settings.index_dir} holds {len(idx)} chunks")
+
+
+@app.command()
+def replay(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON lines, one message per line."),
+    topic: str = typer.Option(..., "--topic", "-t", help="Topic to produce to, e.g. alerts, logs, tickets."),
+) -> None:
+    """Produce each line of FILE as one message to TOPIC (lines are sent as they are; bad ones dead-letter)."""
+    settings = settings_or_exit()
+    lines = [ln for ln in file.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    from opsdraft.bus import Bus, ensure_topics
+
+    bootstrap = settings.kafka_bootstrap_servers or running_broker(settings)
+
+    async def main():
+        await ensure_topics(bootstrap, [topic])
+        bus = await Bus(bootstrap).start()
+        try:
+            with progress() as bar:
+                task = bar.add_task(f"producing to {topic}", total=len(lines))
+                for line in lines:
+                    await bus.send(topic, line.encode())
+                    bar.advance(task)
+        finally:
+            await bus.stop()
+
+    asyncio.run(main())
+    console.print(f"produced {len(lines)} messages to {topic} at {bootstrap}")
+
+
+def running_broker(settings: Settings) -> str:
+    """The embedded broker of an `opsdraft run` on this machine, found through its address file."""
+    from opsdraft.bus import EmbeddedBroker
+
+    address = EmbeddedBroker.running_address(settings.data_dir)
+    if not address:
+        console.print("[red]OPSDRAFT_KAFKA_BOOTSTRAP_SERVERS is not set and no `opsdraft run` with an embedded "
+                      "broker is running here; start one or set the variable.[/red]")
+        raise typer.Exit(2)
+    return address
+
+
+@app.command()
+def redact() -> None:
+    """Read text on stdin, one record per line, and print each line redacted, in order."""
+    settings = settings_or_exit()
+    from opsdraft.privacy import get_redactor
+
+    redactor = get_redactor(settings)
+    for line in sys.stdin:
+        sys.stdout.write(redactor.redact(line.rstrip("\n")) + "\n")
+
+
+@drafts_app.command("list")
+def drafts_list(limit: int = typer.Option(20, min=1, max=1000)) -> None:
+    """List the latest drafts."""
+    from bot.service import latest_drafts
+    from opsdraft.db import Database
+
+    settings = settings_or_exit()
+    with Database(settings.db_url).session() as s:
+        rows = latest_drafts(s, limit)
+        table = Table("id", "kind", "for", "v", "status", "model", "title")
+        for d in rows:
+            table.add_row(str(d.id), d.kind, f"{d.subject_type} {d.subject_id}", str(d.version), d.status,
+                          d.model, d.title)
+    console.print(table)
+
+
+@drafts_app.command("show")
+def drafts_show(draft_id: int, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show one draft in full (Markdown), with its sources and notes."""
+    from opsdraft.db import Database
+    from opsdraft.models import Draft
+
+    settings = settings_or_exit()
+    with Database(settings.db_url).session() as s:
+        d = s.get(Draft, draft_id)
+        if d is None:
+            console.print(f"[red]draft {draft_id} does not exist[/red]")
+            raise typer.Exit(1)
+        data = {k: getattr(d, k) for k in ("id", "kind", "subject_type", "subject_id", "version", "status",
+                                           "title", "model", "sources", "notes", "body")}
+    if as_json:
+        print(json.dumps(data, default=str, indent=2))
+        return
+    print(f"# {data['title']}\n\n_{data['kind']} v{data['version']} · {data['status']} · {data['model']}_\n")
+    for note in data["notes"]:
+        print(f"> {note}")
+    print(data["body"])
+
+
+@app.command()
+def demo(
+    model: str = typer.Option(None, help="Model to draft with (default: OPSDRAFT_MODEL, else the bundled one)."),
+    keep: bool = typer.Option(False, help="Keep the demo's data directory from the previous run."),
+) -> None:
+    """Run the whole pipeline offline on embedded defaults, with a local fake Slack, and approve the drafts."""
+    from opsdraft.demo import run_demo
+
+    ok = run_demo(console, model=model, keep=keep)
+    raise typer.Exit(0 if ok else 1)
+
+
+def progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+if __name__ == "__main__":
+    app()

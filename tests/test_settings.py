@@ -1,0 +1,53 @@
+import pytest
+
+from opsdraft.settings import SettingsError, load_settings
+
+
+def test_defaults_are_embedded(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    s = load_settings()
+    assert s.kafka_bootstrap_servers == ""
+    assert s.db_url.startswith("sqlite:///") and s.db_url.endswith("opsdraft.db")
+    assert (s.http_host, s.http_port) == ("127.0.0.1", 8080)
+    assert s.topics.alerts == "alerts" and s.topics.dead_letters == "dead-letters"
+    assert s.topics.ticket_replies == "ticket-replies"
+
+
+def test_env_prefix_and_topic_override(monkeypatch):
+    monkeypatch.setenv("OPSDRAFT_HTTP_PORT", "9000")
+    monkeypatch.setenv("OPSDRAFT_TOPIC_ALERTS", "prod-alerts")
+    monkeypatch.setenv("OPSDRAFT_DATABASE_URL", "postgresql://u@db/opsdraft")
+    monkeypatch.setenv("OPSDRAFT_SLACK_APPROVERS", "U1, U2")
+    s = load_settings()
+    assert s.http_port == 9000
+    assert s.topics.alerts == "prod-alerts"
+    assert s.db_url == "postgresql+psycopg://u@db/opsdraft"
+    assert s.approvers == {"U1", "U2"}
+
+
+@pytest.mark.parametrize("var,value", [
+    ("OPSDRAFT_HTTP_PORT", "eighty"),
+    ("OPSDRAFT_HTTP_PORT", "70000"),
+    ("OPSDRAFT_SLACK_API_URL", "slack.com/api"),
+    ("OPSDRAFT_SLACK_INCIDENT_CHANNEL", "#incidents"),
+    ("OPSDRAFT_REDACTION_MODE", "off"),
+    ("OPSDRAFT_LOG_LEVEL", "LOUD"),
+])
+def test_wrong_setting_is_named(monkeypatch, var, value):
+    monkeypatch.setenv(var, value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert var in str(err.value)
+
+
+def test_wrong_database_url_is_named(monkeypatch):
+    monkeypatch.setenv("OPSDRAFT_DATABASE_URL", "mysql://x")
+    with pytest.raises(SettingsError, match="OPSDRAFT_DATABASE_URL"):
+        load_settings()
+
+
+def test_redaction_key_is_generated_once(tmp_path):
+    s = load_settings(data_dir=tmp_path)
+    key = s.redaction_key_bytes()
+    assert len(key) == 64 and s.redaction_key_bytes() == key
+    assert (tmp_path / "redaction.key").stat().st_mode & 0o077 == 0
