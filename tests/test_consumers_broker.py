@@ -1,0 +1,142 @@
+"""The consumers against the real broker: dead letters, redelivery, commit-after-database-commit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from consumers.worker import run as run_consumers
+from opsdraft.bus import Bus, consume, ensure_topics, relay_outbox
+from opsdraft.models import Alert, ConsumedMessage, Incident, LogEvent, Outbox, Ticket
+from opsdraft.runtime import Runtime
+
+pytestmark = pytest.mark.broker
+
+FIRING = {"version": "4", "status": "firing", "groupKey": "g", "alerts": [{
+    "status": "firing", "labels": {"alertname": "HighErrorRate", "service": "checkout", "severity": "critical"},
+    "annotations": {"summary": "errors from 198.51.100.23"}, "startsAt": "2026-11-20T14:02:10Z",
+    "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "fp1"}]}
+
+
+@pytest.fixture
+async def rt(kafka_bootstrap, database, make_settings, redactor):
+    settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap)
+    await ensure_topics(kafka_bootstrap, settings.topics.all())
+    bus = await Bus(kafka_bootstrap).start()
+    yield Runtime(settings=settings, db=database, bus=bus, redactor=redactor)
+    await bus.stop()
+
+
+async def read(bus: Bus, topic: str, n: int, timeout: float = 20) -> list[dict]:
+    consumer = bus.consumer([topic], f"reader-{time.time_ns()}")
+    await consumer.start()
+    out: list[dict] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(out) < n and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=300)).values():
+                out += [json.loads(r.value) for r in records]
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def until(check, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await asyncio.to_thread(check):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def count(db, col, *where):
+    with db.session() as s:
+        return s.scalar(select(func.count(col)).where(*where))
+
+
+async def test_pipeline_dead_letters_and_redelivery(rt):
+    t = rt.settings.topics
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_consumers(rt, stop))
+    try:
+        await rt.bus.send(t.alerts, FIRING)
+        await rt.bus.send(t.alerts, FIRING)  # the same event again: changes nothing
+        await rt.bus.send(t.logs, {"timestamp": "2026-11-20T14:03:00Z", "service": "checkout", "level": "ERROR",
+                                   "message": "refused for bob@example.com"})
+        await rt.bus.send(t.tickets, {"id": "T-7", "subject": "Down?", "body": "site down", "requester": "Bob",
+                                      "created_at": "2026-11-20T14:05:00Z"})
+        await rt.bus.send(t.alerts, b'{"alerts": [ truncated')
+        await rt.bus.send(t.alerts, b"\xff\xfe not utf-8")
+        await rt.bus.send(t.logs, {"timestamp": "2026-11-20T14:03:00Z", "service": "x", "level": "LOUD",
+                                   "message": "card 4111 1111 1111 1111"})
+        await until(lambda: count(rt.db, Ticket.id) == 1 and count(rt.db, LogEvent.id) == 1
+                    and count(rt.db, ConsumedMessage.id) == 6)
+        dead = await read(rt.bus, t.dead_letters, 3)
+    finally:
+        stop.set()
+        await task
+    assert count(rt.db, Incident.id) == 1 and count(rt.db, Alert.id) == 1
+    with rt.db.session() as s:
+        assert "198.51.100.23" not in s.scalar(select(Alert.text))
+        assert "bob@example.com" not in s.scalar(select(LogEvent.message))
+    reasons = sorted(d["reason"] for d in dead)
+    assert len(dead) == 3
+    assert any("not JSON" in r for r in reasons) and any("not UTF-8" in r for r in reasons)
+    assert any("level" in r for r in reasons)
+    for d in dead:
+        assert d["source"]["topic"] in (t.alerts, t.logs) and d["source"]["offset"] >= 0 and d["at"]
+        assert "4111 1111 1111 1111" not in d["value_redacted"]  # dead letters are no way around redaction
+
+
+async def test_offset_committed_only_after_database_commit(rt):
+    """While the database fails, the consumer retries the message and commits no offset."""
+    t = rt.settings.topics
+    group = f"{rt.settings.consumer_group}-commit"
+    attempts = []
+
+    def handler(s, msg):
+        attempts.append(msg.offset)
+        if len(attempts) < 3:
+            raise OperationalError("INSERT", {}, Exception("database is down"))
+        s.add(Outbox(topic="x", payload=msg.json()))
+
+    await rt.bus.send(t.logs, {"n": 1})
+    stop = asyncio.Event()
+    task = asyncio.create_task(consume(rt.bus, rt.db, [t.logs], group, handler, t.dead_letters,
+                                       rt.redactor.redact, stop))
+    try:
+        await until(lambda: len(attempts) >= 1)
+        assert await _committed(rt.bus, group, t.logs) is None and count(rt.db, Outbox.id) == 0
+        await until(lambda: count(rt.db, Outbox.id) == 1)
+        deadline = time.monotonic() + 20
+        while await _committed(rt.bus, group, t.logs) != 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert await _committed(rt.bus, group, t.logs) == 1
+    finally:
+        stop.set()
+        await task
+    assert len(attempts) == 3
+
+
+async def _committed(bus: Bus, group: str, topic: str) -> int | None:
+    """The group's committed offsets on `topic`, summed over partitions (None: nothing committed)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    probe = AIOKafkaConsumer(bootstrap_servers=bus.bootstrap, group_id=group, enable_auto_commit=False)
+    await probe.start()  # never subscribes, so it does not join (or disturb) the group
+    try:
+        parts = probe.partitions_for_topic(topic) or set()
+        if not parts:
+            await probe._client.force_metadata_update()
+            parts = probe.partitions_for_topic(topic) or set()
+        offsets = [await probe.committed(TopicPartition(topic, p)) for p in parts]
+    finally:
+        await probe.stop()
+    done = [o for o in offsets if o is not None and o >= 0]
+    return sum(done) if done else None
