@@ -10,10 +10,10 @@ import logging
 import socket
 import subprocess
 import time
-from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition

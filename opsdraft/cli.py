@@ -92,7 +92,8 @@ def index() -> None:
     settings = settings_or_exit()
     from sqlalchemy import select
 
-    from opsdraft.db import Database, migrate as do_migrate
+    from opsdraft.db import Database
+    from opsdraft.db import migrate as do_migrate
     from opsdraft.models import Incident, Ticket
     from summarizer.embeddings import get_embedder
     from summarizer.index import VectorIndex, runbook_docs

@@ -16,6 +16,7 @@ from opsdraft.metrics import DRAFT_SECONDS, DRAFTS
 from opsdraft.models import Alert, Draft, Incident, LogEvent, Ticket, TimelineEntry
 from opsdraft.runtime import Runtime
 from opsdraft.settings import Settings
+from summarizer.drafts import Draft as DraftText
 from summarizer.drafts import (
     Event,
     IncidentFacts,
@@ -24,7 +25,6 @@ from summarizer.drafts import (
     build_ticket_reply,
     build_timeline,
 )
-from summarizer.drafts import Draft as DraftText
 from summarizer.embeddings import get_embedder
 from summarizer.index import Doc, VectorIndex, runbook_docs
 from summarizer.llm import ModelUnavailable, TextGenerator, load_generator

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from consumers.worker import run as run_consumers
-from opsdraft.bus import Bus, consume, ensure_topics, relay_outbox
+from opsdraft.bus import Bus, consume, ensure_topics
 from opsdraft.models import Alert, ConsumedMessage, Incident, LogEvent, Outbox, Ticket
 from opsdraft.runtime import Runtime
 

