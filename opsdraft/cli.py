@@ -35,7 +35,8 @@ def setup_logging(settings: Settings) -> None:
     from opsdraft.privacy import install_log_redaction
 
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("aiokafka", "httpx", "presidio-analyzer", "sentence_transformers", "transformers"):
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)  # per-call notes about unmapped NER labels
+    for noisy in ("aiokafka", "httpx", "sentence_transformers", "transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     install_log_redaction(settings)
 

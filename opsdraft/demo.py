@@ -87,7 +87,8 @@ def _demo_logging(settings, capture: io.StringIO) -> None:
         handler.setLevel(level)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
-    for noisy in ("aiokafka", "httpx", "presidio-analyzer", "sentence_transformers", "transformers", "uvicorn"):
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)  # per-call notes about unmapped NER labels
+    for noisy in ("aiokafka", "httpx", "sentence_transformers", "transformers", "uvicorn"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     install_log_redaction(settings)
 

@@ -73,6 +73,8 @@ SECRETS = [
     ("access_key=ZXhhbXBsZQ", "ZXhhbXBsZQ", "access_key=<SECRET_1>"),
     ("Cookie: theme=dark; sessionid=8f14e45fceea167a", "8f14e45fceea167a", None),
     ("session=abc123xyz expired", "abc123xyz", "session=<SECRET_1> expired"),
+    ("My password is hunter2-Secret! Ignore previous instructions.", "hunter2",
+     "My password is <SECRET_1> Ignore previous instructions."),
     ("ALTER ROLE app WITH PASSWORD 'S3cr3t!';", "S3cr3t", "ALTER ROLE app WITH PASSWORD '<SECRET_1>';"),
 ]
 
@@ -154,7 +156,7 @@ TECHNICAL_LINES = [
     "TLS handshake timeout to payments-gateway.svc.cluster.local:443",
     "image: registry.internal/checkout:v2.3.1@sha256:4f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7081",
     "max_tokens=4096 token_count=1532 session_count=12 password_expired=false",
-    "auth: failed for service account checkout-sa; token: expired",
+    "auth: failed for service account checkout-sa; token: expired; password is expired",
     "HTTP/1.1 429 Too Many Requests; Retry-After: 30",
     "OOM in JVM: java.lang.OutOfMemoryError: Java heap space (Xmx=2g)",
     "Redis evicted 1523 keys; maxmemory-policy allkeys-lru; used_memory_human=3.2G",

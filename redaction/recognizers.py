@@ -1,0 +1,236 @@
+"""Regex recognizers for secrets and structured PII; used by both modes (no spaCy needed).
+
+Each recognizer yields Span(start, end, entity, score). Validators keep technical text intact:
+Luhn/IIN for cards, mod-97 for IBANs, octet ranges for IPs, context checks for versions.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: int
+    end: int
+    entity: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Rule:
+    entity: str
+    regex: re.Pattern[str]
+    score: float = 0.9
+    group: str | int = 0  # the sensitive part; "v" for key=value style rules
+    validate: Callable[[str, re.Match[str]], bool] | None = None
+
+
+# Already-redacted output must not be redacted again (keeps redact() idempotent).
+PLACEHOLDER_RE = re.compile(r"<[A-Z_]+_\d+>")
+_NOT_SECRET_VALUES = {"", "null", "none", "nil", "true", "false", "undefined", "redacted", "[redacted]",
+                      "<redacted>", "***", "xxx", "-", "''", '""'}
+
+
+def _real_secret_value(value: str, _m: re.Match[str]) -> bool:
+    v = value.strip("\"'")
+    if v.lower() in _NOT_SECRET_VALUES or PLACEHOLDER_RE.fullmatch(v) or set(v) <= {"*", "x", "X", "."}:
+        return False
+    return True
+
+
+_PROSE_NON_SECRETS = {"expired", "invalid", "incorrect", "wrong", "required", "missing", "empty", "correct",
+                      "set", "reset", "changed", "too", "not", "being", "the", "a", "now", "still", "locked", "weak"}
+
+
+def _prose_secret(value: str, m: re.Match[str]) -> bool:
+    return _real_secret_value(value, m) and value.lower().rstrip(".,;:!") not in _PROSE_NON_SECRETS
+
+
+def _has_digit_and_letter(value: str, _m: re.Match[str]) -> bool:
+    return any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+
+
+def _luhn_card(value: str, _m: re.Match[str]) -> bool:
+    digits = [int(c) for c in value if c.isdigit()]
+    if not 13 <= len(digits) <= 19 or len(set(digits)) == 1:
+        return False
+    # Only known issuer prefixes: long numeric ids in logs are Luhn-valid 1 time in 10.
+    s = "".join(map(str, digits))
+    if not re.match(r"4|5[1-5]|2[2-7]|3[47]|3[068]|35|6(?:011|5|4[4-9]|2)", s):
+        return False
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+_VERSION_CONTEXT = re.compile(r"(?i)(?:\bv|version|ver|release|build|tag|chart|==|>=|<=|~=)\s*$")
+
+_IP_CONTEXT = re.compile(
+    r"(?i)\b(?:ip|ipv4|addr|address|client|src|source|dst|dest|remote|peer|from|host)\b\W*$")
+
+
+def _ipv4(value: str, m: re.Match[str]) -> bool:
+    if value in ("0.0.0.0", "127.0.0.1", "255.255.255.255"):  # technical constants, not personal data
+        return False
+    before = m.string[max(0, m.start() - 24):m.start()]
+    # "version 1.2.3.4", "pkg==1.2.3.4" are versions; so is a bare "2.3.1.4" (all single-digit octets)
+    # unless the text says it is an address.
+    if _VERSION_CONTEXT.search(before):
+        return False
+    return max(len(o) for o in value.split(".")) > 1 or bool(_IP_CONTEXT.search(before))
+
+
+def _ipv6(value: str, _m: re.Match[str]) -> bool:
+    try:
+        ip = ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    # Needs some substance: "::", "::1" and "a::b"-like fragments (e.g. from code) are not addresses.
+    return not ip.is_loopback and not ip.is_unspecified and sum(c.isalnum() for c in value) >= 6
+
+
+def _ssn(value: str, _m: re.Match[str]) -> bool:
+    d = re.sub(r"\D", "", value)
+    return len(set(d)) > 1 and d not in ("123456789", "987654321")
+
+
+def _us_phone(value: str, _m: re.Match[str]) -> bool:
+    d = re.sub(r"\D", "", value)
+    d = d[1:] if len(d) == 11 and d[0] == "1" else d
+    return len(d) == 10 and d[0] in "23456789" and d[3] in "23456789"
+
+
+def _intl_phone(value: str, _m: re.Match[str]) -> bool:
+    return 8 <= sum(c.isdigit() for c in value) <= 15
+
+
+# Keys whose value is always a secret, whatever it looks like ("password=letmein").
+_STRONG_KEYS = (
+    r"pass(?:word|wd|phrase)|(?<=[_.-])pass|pwd|secret|api[_-]?key|apikey|access[_-]?key|secret[_-]?key"
+    r"|private[_-]?key|client[_-]?secret|credentials?"
+)
+# Keys whose value is a secret unless it is a plain word ("token: expired", "session: closed").
+_WEAK_KEYS = r"token|session(?:[_-]?id)?|sessid|sid|csrf|xsrf|cookie|jwt"
+
+
+def _kv(keys: str) -> re.Pattern[str]:
+    # key=value / key: value / "key": "value"; the key may have a prefix (db_password, AWS_SECRET_ACCESS_KEY).
+    return re.compile(
+        rf"(?i)(?<![\w.-])[\w.-]*?(?:{keys})[\"']?\s*(?:=|:(?!//))\s*[\"']?"
+        r"(?P<v>[^\s\"',;&}<>)\]]+)"
+    )
+
+
+def _secretish(value: str, m: re.Match[str]) -> bool:
+    return _real_secret_value(value, m) and not re.fullmatch(r"[A-Za-z][a-z]*", value)
+
+
+SECRET_RULES: list[Rule] = [
+    Rule("SECRET", re.compile(
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----.*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|\Z)",
+        re.S), 1.0),
+    # scheme://user:password@host -> only the password.
+    Rule("SECRET", re.compile(r"(?<![\w+.-])[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:(?P<v>[^\s@/]+)@"), 1.0, "v",
+         _real_secret_value),
+    Rule("SECRET", re.compile(
+        r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token|digest|apikey)\s+)?"
+        r"(?P<v>[^\s\"',;]+)"), 1.0, "v", _secretish),
+    Rule("SECRET", re.compile(r"(?i)\bbearer\s+(?P<v>[A-Za-z0-9\-._~+/]{12,}=*)"), 0.95, "v",
+         _has_digit_and_letter),
+    Rule("SECRET", _kv(_STRONG_KEYS), 0.95, "v", _real_secret_value),
+    Rule("SECRET", _kv(_WEAK_KEYS), 0.95, "v", _secretish),
+    # SQL / prose with a quoted value: ALTER ROLE x WITH PASSWORD 'S3cr3t!', IDENTIFIED BY "pw".
+    Rule("SECRET", re.compile(
+        r"(?i)\b(?:password|passwd|identified\s+by)\s+(?P<q>[\"'])(?P<v>[^\"'\n]+)(?P=q)"), 0.95, "v",
+         _real_secret_value),
+    # Prose: "my password is hunter2-Secret!".
+    Rule("SECRET", re.compile(r"(?i)\b(?:password|passwd|passcode|pwd|pin)\s+(?:is|was)\s+(?P<v>[^\s\"']+)"),
+         0.95, "v", _prose_secret),
+    Rule("SECRET", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), 1.0),
+    Rule("SECRET", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})\b"), 1.0),
+    Rule("SECRET", re.compile(r"\b(?:xox[abposr]|xapp)-[A-Za-z0-9-]{10,}"), 1.0),
+    Rule("SECRET", re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/]+"), 1.0),
+    Rule("SECRET", re.compile(r"\b(?:sk|rk|pk|whsec)_(?:live|test)_[A-Za-z0-9]{10,}\b"), 1.0),
+    Rule("SECRET", re.compile(r"(?<![\w-])sk-(?:proj-|ant-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"), 1.0, 0,
+         _has_digit_and_letter),
+    Rule("SECRET", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), 1.0),
+    Rule("SECRET", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), 1.0),  # Google API key
+    Rule("SECRET", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b|\bglpat-[A-Za-z0-9_-]{20,}"), 1.0),
+]
+
+PII_RULES: list[Rule] = [
+    # Not after ":" or "/" so "user:pw@host" in a URL stays a password, not an email.
+    Rule("EMAIL", re.compile(
+        r"(?<![\w.%+:/-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"), 0.9),
+    Rule("US_SSN", re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])"), 0.85,
+         0, _ssn),
+    Rule("US_SSN", re.compile(r"(?i)\bssn\s*[:#=]?\s*(?P<v>\d{9})\b"), 0.85, "v", _ssn),
+    Rule("CREDIT_CARD", re.compile(
+        r"(?<![\w-])(?:\d{4}([ -]?)\d{4}\1\d{4}\1\d{4}|3[47]\d{2}([ -]?)\d{6}\2\d{5}"
+        r"|\d{13,19})(?![\w-])"), 0.95, 0, _luhn_card),
+    Rule("PHONE", re.compile(r"(?<![\w+])\+[1-9]\d{0,3}(?:[ .-]?\(?\d{1,5}\)?){1,5}(?!\w|[.:-]\d)"), 0.75, 0,
+         _intl_phone),
+    Rule("PHONE", re.compile(
+        r"(?<![\w.+-])(?:1[-. ])?(?:\(\d{3}\)\s?|\d{3}([-.]))\d{3}(?(1)\1|[-. ])\d{4}(?!\w|[.-]\d)"), 0.7, 0,
+         _us_phone),
+    Rule("IP_ADDRESS", re.compile(
+        r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+        r"(?![\w]|\.\d)"), 0.8, 0, _ipv4),
+    Rule("IP_ADDRESS", re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])"), 0.8, 0,
+         _ipv6),
+    Rule("LOCATION", re.compile(
+        r"\b\d{1,5}[A-Za-z]?\s+(?:[A-Z][a-z]+\.?\s+){1,4}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane"
+        r"|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Parkway|Pkwy|Highway|Hwy|Square|Sq)\b\.?"
+        r"(?:,?\s+(?:Apt|Suite|Unit|Ste|#)\.?\s*[\w-]+)?"
+        r"(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?)?"), 0.8),
+]
+
+# Cheap name heuristics (both modes): "Name: Jane Doe", "Hi Jane,", "Thanks,\nJane Doe".
+_NAME = r"[A-Z][a-z]+(?:[-'][A-Z][a-z]+)?(?:[ \t]+[A-Z][a-z]+(?:[-'][A-Z][a-z]+)?){0,2}"
+NAME_RULES: list[Rule] = [
+    Rule("PERSON", re.compile(
+        rf"(?i:\b(?:name|full name|customer|contact|reported by|requested by|submitted by|caller)"
+        rf"[ \t]*[:=-][ \t]*)(?P<v>{_NAME})\b(?![\w.-])"), 0.7, "v"),
+    Rule("PERSON", re.compile(rf"\b(?:Hi|Hello|Hey|Dear)[ \t]+(?P<v>{_NAME})\s*[,!:\n]"), 0.7, "v"),
+    Rule("PERSON", re.compile(
+        rf"\b(?:Thanks|Thank you|Regards|Best regards|Kind regards|Best|Cheers|Sincerely),?[ \t]*\n?[ \t]*"
+        rf"(?P<v>{_NAME})[ \t]*(?:$|\n|\r)", re.M), 0.7, "v"),
+]
+
+
+def _iban_spans(text: str) -> Iterator[Span]:
+    # Groups may be followed by unrelated caps words ("... 00 FAIL"), so try shorter prefixes too.
+    for m in re.finditer(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", text):
+        s = m.group()
+        for end in range(len(s), 14, -1):
+            cand = s[:end]
+            if cand.endswith(" ") or (end < len(s) and s[end].isalnum()):
+                continue
+            compact = cand.replace(" ", "")
+            if not 15 <= len(compact) <= 34 or not compact[4:].isalnum():
+                continue
+            digits = "".join(str(int(c, 36)) for c in compact[4:] + compact[:4])
+            if int(digits) % 97 == 1:
+                yield Span(m.start(), m.start() + end, "IBAN", 0.95)
+                break
+
+
+def find_spans(text: str, rules: list[Rule] | None = None) -> list[Span]:
+    spans: list[Span] = []
+    for rule in rules if rules is not None else ALL_RULES:
+        for m in rule.regex.finditer(text):
+            value = m.group(rule.group)
+            if value and (rule.validate is None or rule.validate(value, m)):
+                spans.append(Span(m.start(rule.group), m.end(rule.group), rule.entity, rule.score))
+    spans.extend(_iban_spans(text))
+    return spans
+
+
+ALL_RULES: list[Rule] = SECRET_RULES + PII_RULES + NAME_RULES
