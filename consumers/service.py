@@ -17,6 +17,7 @@ from opsdraft.settings import Settings
 from redaction import Redactor
 
 LOG_TIMELINE_LEVELS = {"WARNING", "ERROR", "CRITICAL"}
+LOG_LOOKBACK_S = 600  # logs this long before an incident opened belong to it (a deploy, the first errors)
 
 
 class Ingest:
@@ -83,8 +84,20 @@ class Ingest:
         INCIDENTS.labels("opened").inc()
         self._timeline(s, incident, ev.starts_at, "opened", f"Incident opened: {incident.title}",
                        f"incident:{incident.id}")
+        self._attach_earlier_logs(s, incident)
         events.incident_opened(s, self.settings, incident)
         return incident
+
+    def _attach_earlier_logs(self, s: Session, incident: Incident) -> None:
+        """Logs and alerts travel on different topics, so a service's logs may arrive before the alert that
+        opens its incident: attach the unattached ones from shortly before the opening onwards."""
+        since = incident.opened_at - timedelta(seconds=LOG_LOOKBACK_S)
+        for log in s.scalars(select(LogEvent).where(
+                LogEvent.service == incident.service, LogEvent.incident_id.is_(None), LogEvent.at >= since)):
+            log.incident_id = incident.id
+            if log.level in LOG_TIMELINE_LEVELS:
+                self._timeline(s, incident, log.at, "log", f"{log.level} {log.service}: {log.message}",
+                               f"log:{log.id}")
 
     def close_incident(self, s: Session, incident: Incident, at: datetime, note: str, actor: str) -> bool:
         """Close an open incident and queue its postmortem draft; False if it was closed already."""
@@ -110,7 +123,7 @@ class Ingest:
     def apply_log(self, s: Session, line: LogLine) -> None:
         incident = s.scalar(select(Incident).where(
             Incident.service == line.service, Incident.status == "open",
-            Incident.opened_at <= line.timestamp + timedelta(minutes=10),
+            Incident.opened_at <= line.timestamp + timedelta(seconds=LOG_LOOKBACK_S),
         ).order_by(Incident.id.desc()).limit(1))
         scope = f"incident:{incident.id}" if incident else f"log:{line.service}"
         red = self.scoped(s, scope)

@@ -10,11 +10,13 @@ import logging
 import shutil
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import func, select
 
 from opsdraft.models import Alert, Draft, Incident, LogEvent, Ticket
@@ -51,7 +53,7 @@ class SlackWatcher:
                 continue
             msg = c["response"].get("message", {}) | {"blocks": c["args"].get("blocks"), "text": c["args"].get("text")}
             verb = "posted" if c["method"] == "chat.postMessage" else "updated"
-            self.console.print(Panel(render_message(msg), title=f"Slack {verb} in {c['args'].get('channel')}",
+            self.console.print(Panel(Text(render_message(msg)), title=f"Slack {verb} in {c['args'].get('channel')}",
                                      title_align="left", border_style="cyan"))
 
 
@@ -131,8 +133,32 @@ async def _until(what: str, check, roles: asyncio.Task, watcher: SlackWatcher, t
     raise TimeoutError(f"timed out waiting for {what}")
 
 
-async def _script(console, settings, rt, fake, watcher, roles) -> dict:
+TIME_FIELDS = {"startsAt", "endsAt", "timestamp", "created_at"}
+
+
+def _shift_times(value, delta):
+    """Move the sample's timestamps so the incident happened minutes ago, not on the day it was written."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k in TIME_FIELDS and isinstance(v, str) and not v.startswith("0001-"):
+                v = (datetime.fromisoformat(v.replace("Z", "+00:00")) + delta).isoformat().replace("+00:00", "Z")
+            out[k] = _shift_times(v, delta)
+        return out
+    if isinstance(value, list):
+        return [_shift_times(v, delta) for v in value]
+    return value
+
+
+def load_sample() -> list[dict]:
     rows = [json.loads(line) for line in SAMPLE.read_text().splitlines() if line.strip()]
+    first = datetime(2026, 11, 20, 14, 1, 55, tzinfo=UTC)  # the sample's first event
+    delta = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20) - first
+    return [_shift_times(r, delta) for r in rows]
+
+
+async def _script(console, settings, rt, fake, watcher, roles) -> dict:
+    rows = load_sample()
     db = rt.db
 
     def q(stmt):
@@ -159,7 +185,7 @@ async def _script(console, settings, rt, fake, watcher, roles) -> dict:
         console.print(f"  /incident {text} → HTTP {resp.status_code} in {ms:.0f} ms {resp.text[:120]!r}")
     answer = await asyncio.to_thread(fake.wait_for, lambda c: c["method"] == "response_url"
                                      and c.get("key") == "cmd-status 1", 30)
-    console.print(Panel(answer["args"].get("text", ""), title="ephemeral answer to /incident status 1",
+    console.print(Panel(Text(answer["args"].get("text", "")), title="ephemeral answer to /incident status 1",
                         title_align="left"))
 
     console.rule("3. Alerts resolve; the incident closes after its quiet period")
@@ -185,7 +211,7 @@ async def _script(console, settings, rt, fake, watcher, roles) -> dict:
         Draft.id.in_([postmortem.id, reply.id]), Draft.status == "published")) == 2, roles, watcher)
     replies = await _read_topic(rt.bus, settings.topics.ticket_replies, 1)
     for r in replies:
-        console.print(Panel(r["body"], title=f"produced to ticket-replies for {r['ticket_id']}", title_align="left",
+        console.print(Panel(Text(r["body"]), title=f"produced to ticket-replies for {r['ticket_id']}", title_align="left",
                             border_style="green"))
     dead = await _read_topic(rt.bus, settings.topics.dead_letters, 1)
     for d in dead:

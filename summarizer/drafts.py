@@ -204,10 +204,13 @@ def build_timeline(facts: IncidentFacts) -> Draft:
         "",
         f"- {_fmt_time(facts.opened_at)} incident opened ({_fmt_datetime(facts.opened_at)})",
     ]
-    entries = [(_utc(facts.opened_at), 0, lines.pop())]
+    opened_line = lines.pop()
+    # The incident record may carry its own opened/closed events; add ours only where it does not.
+    kinds = {ev.source for ev in events}
+    entries = [] if "opened" in kinds else [(_utc(facts.opened_at), 0, opened_line)]
     for n, ev in enumerate(events, start=1):
         entries.append((_utc(ev.at), n, f"- {_fmt_time(ev.at)} [{ev.ref}] {_one_line(ev.text)}"))
-    if facts.closed_at is not None:
+    if facts.closed_at is not None and "closed" not in kinds:
         entries.append(
             (
                 _utc(facts.closed_at),
@@ -432,7 +435,7 @@ def build_postmortem(
             "",
             "## Sources",
             "",
-            *([f"- `{e.ref}`" for e in events] or ["- no incident events recorded"]),
+            *([f"- `{ref}`" for ref in _dedupe([e.ref for e in events])] or ["- no incident events recorded"]),
             *runbook_lines,
         ]
     )

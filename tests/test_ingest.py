@@ -92,3 +92,18 @@ def test_ticket_resend_updates_and_requests_one_reply(database, make_settings, r
     with database.session() as s:
         assert count(s, Ticket.id) == 1 and s.scalar(select(Ticket.body)) == "It is very slow"
         assert count(s, Outbox.id, Outbox.topic == settings.topics.draft_requests) == 1
+
+
+def test_logs_that_arrive_before_the_alert_join_its_incident(database, make_settings, redactor):
+    ingest = Ingest(make_settings(), redactor)
+    with database.session() as s:
+        for minute, level in [(-30, "ERROR"), (-5, "INFO"), (-2, "ERROR")]:
+            ingest.apply_log(s, parse_log({"timestamp": (T0 + timedelta(minutes=minute)).isoformat(),
+                                           "service": "checkout", "level": level, "message": f"m{minute}"}))
+        ingest.apply_alert(s, ev("a"))
+    with database.session() as s:
+        inc = s.scalar(select(Incident))
+        attached = s.scalars(select(LogEvent.message).where(LogEvent.incident_id == inc.id)).all()
+        assert sorted(attached) == ["m-2", "m-5"]  # not the one from 30 minutes before
+        kinds = s.scalars(select(TimelineEntry.kind).where(TimelineEntry.incident_id == inc.id)).all()
+        assert sorted(kinds) == ["alert_firing", "log", "opened"]  # only the error lands on the timeline
