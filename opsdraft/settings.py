@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ROLE_NAMES = ("consumers", "summarizer", "bot", "http")
+BUILTIN_MODELS = ("qwen2.5-coder-1.5b", "qwen2.5-coder-1.5b-instruct", "smollm2", "none")
 
 
 class SettingsError(ValueError):
@@ -83,6 +84,14 @@ class Settings(BaseSettings):
         if not v or v[0] not in "CGD":
             raise ValueError("must be a Slack channel id (starts with C, G or D), not a channel name")
         return v
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        if v in BUILTIN_MODELS or Path(v).expanduser().exists():
+            return v
+        raise ValueError(f"must be one of {', '.join(BUILTIN_MODELS)}, a .gguf file or a local model directory "
+                         f"(no such file: {v})")
 
     @field_validator("log_level")
     @classmethod

@@ -32,6 +32,7 @@ def test_env_prefix_and_topic_override(monkeypatch):
     ("OPSDRAFT_SLACK_INCIDENT_CHANNEL", "#incidents"),
     ("OPSDRAFT_REDACTION_MODE", "off"),
     ("OPSDRAFT_LOG_LEVEL", "LOUD"),
+    ("OPSDRAFT_MODEL", "/no/such/model.gguf"),
 ])
 def test_wrong_setting_is_named(monkeypatch, var, value):
     monkeypatch.setenv(var, value)

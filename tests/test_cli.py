@@ -1,0 +1,94 @@
+"""The command line, run as a user would (Typer's runner, real database and broker)."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from opsdraft.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPSDRAFT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("OPSDRAFT_REDACTION_MODE", "patterns")
+    return tmp_path
+
+
+@pytest.mark.parametrize("args", [[], ["run"], ["drafts"], ["replay"], ["demo"], ["index"], ["migrate"]])
+def test_help_everywhere(args):
+    result = runner.invoke(app, [*args, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_wrong_setting_names_the_variable(env, monkeypatch):
+    monkeypatch.setenv("OPSDRAFT_HTTP_PORT", "http")
+    result = runner.invoke(app, ["migrate"])
+    assert result.exit_code == 2 and "OPSDRAFT_HTTP_PORT" in result.output
+
+
+def test_migrate_then_drafts_list_and_show(env):
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    from opsdraft.db import Database
+    from opsdraft.models import Draft
+    from opsdraft.settings import load_settings
+
+    with Database(load_settings().db_url).session() as s:
+        s.add(Draft(request_id="r", kind="postmortem", subject_type="incident", subject_id=1, title="PM one",
+                    body="## Summary\nbody text", sources=["alert:1"], notes=["made without a model"], model="none"))
+    listed = runner.invoke(app, ["drafts", "list"])
+    assert listed.exit_code == 0 and "PM one" in listed.output
+    shown = runner.invoke(app, ["drafts", "show", "1", "--json"])
+    assert json.loads(shown.output)["body"] == "## Summary\nbody text"
+    assert runner.invoke(app, ["drafts", "show", "99"]).exit_code == 1
+
+
+def test_redact_reads_stdin_line_by_line(env):
+    text = "login by bob@example.com on db-01.prod\nkey AKIAIOSFODNN7EXAMPLE at 2026-11-20T14:00:00Z\n"
+    result = runner.invoke(app, ["redact"], input=text)
+    lines = result.output.splitlines()
+    assert result.exit_code == 0 and len(lines) == 2
+    assert "bob@example.com" not in lines[0] and "db-01.prod" in lines[0]
+    assert "AKIA" not in lines[1] and "2026-11-20T14:00:00Z" in lines[1]
+
+
+@pytest.mark.broker
+def test_replay_produces_each_line(env, kafka_bootstrap, monkeypatch):
+    import asyncio
+
+    from opsdraft.bus import Bus
+
+    monkeypatch.setenv("OPSDRAFT_KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    topic = f"replay-{env.name}"
+    f = env / "events.jsonl"
+    f.write_text('{"a": 1}\n\n{"a": 2}\nnot json\n')
+    result = runner.invoke(app, ["replay", str(f), "--topic", topic])
+    assert result.exit_code == 0 and "produced 3 messages" in result.output
+
+    async def consume():
+        bus = await Bus(kafka_bootstrap).start()
+        try:
+            consumer = bus.consumer([topic], "replay-check")
+            await consumer.start()
+            got = []
+            for _ in range(40):
+                for records in (await consumer.getmany(timeout_ms=300)).values():
+                    got += [r.value for r in records]
+                if len(got) >= 3:
+                    break
+            await consumer.stop()
+            return got
+        finally:
+            await bus.stop()
+
+    assert sorted(asyncio.run(consume())) == [b"not json", b'{"a": 1}', b'{"a": 2}']
+
+
+def test_replay_without_a_broker_says_what_to_do(env, monkeypatch):
+    monkeypatch.delenv("OPSDRAFT_KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    f = env / "e.jsonl"
+    f.write_text("{}\n")
+    result = runner.invoke(app, ["replay", str(f), "--topic", "alerts"])
+    assert result.exit_code == 2 and "OPSDRAFT_KAFKA_BOOTSTRAP_SERVERS" in result.output

@@ -1,0 +1,59 @@
+"""The HTTP surface besides Slack: the Alertmanager receiver, health and metrics."""
+
+import json
+import time
+
+import httpx
+import pytest
+
+from opsdraft.bus import Bus, ensure_topics
+from opsdraft.http import build_http
+from tests.test_consumers_broker import read
+
+WEBHOOK = {"version": "4", "status": "firing", "receiver": "opsdraft", "groupKey": "{}:{alertname=\"X\"}",
+           "alerts": [{"status": "firing", "labels": {"alertname": "X", "job": "api"}, "annotations": {},
+                       "startsAt": "2026-11-20T14:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "f"}]}
+
+
+@pytest.fixture
+async def api(kafka_bootstrap, make_settings):
+    settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap)
+    await ensure_topics(kafka_bootstrap, settings.topics.all())
+    bus = await Bus(kafka_bootstrap).start()
+    app = build_http(settings, bus, None)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://opsdraft") as client:
+        yield client, bus, settings
+    await bus.stop()
+
+
+async def test_alertmanager_webhook_is_produced_to_alerts(api):
+    client, bus, settings = api
+    r = await client.post("/webhooks/alertmanager", content=json.dumps(WEBHOOK))
+    assert r.status_code == 202 and r.json() == {"accepted": 1}
+    (msg,) = await read(bus, settings.topics.alerts, 1)
+    assert msg == WEBHOOK  # produced as Alertmanager sent it; the consumers parse it
+
+
+@pytest.mark.parametrize("body,reason", [
+    (b"{not json", "invalid Alertmanager payload"),
+    (b'{"status": "firing"}', "no 'alerts' list"),
+    (json.dumps(WEBHOOK | {"alerts": [{"status": "firing", "labels": {}}]}).encode(), "alertname"),
+])
+async def test_bad_webhooks_get_400_with_a_reason(api, body, reason):
+    client, _, _ = api
+    r = await client.post("/webhooks/alertmanager", content=body)
+    assert r.status_code == 400 and reason in r.json()["detail"]
+
+
+async def test_health_and_metrics(api):
+    client, _, _ = api
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    await client.post("/webhooks/alertmanager", content=b"{}")
+    metrics = (await client.get("/metrics")).text
+    assert 'opsdraft_webhooks_total{outcome="rejected",source="alertmanager"}' in metrics
+
+
+async def test_slack_endpoint_absent_without_bot(api):
+    client, _, _ = api
+    r = await client.post("/slack/events", content=b"x", headers={"X-Slack-Request-Timestamp": str(int(time.time()))})
+    assert r.status_code == 404
