@@ -157,6 +157,21 @@ class Bus:
         )
 
 
+async def read_topic(bus: Bus, topic: str, at_least: int, timeout: float = 30.0) -> list[Any]:
+    """Read a topic from the start with a throwaway group until `at_least` JSON messages arrived (or timeout)."""
+    consumer = bus.consumer([topic], f"opsdraft-reader-{topic}-{time.time_ns()}")
+    await consumer.start()
+    out: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(out) < at_least and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=300)).values():
+                out += [json.loads(r.value) for r in records]
+    finally:
+        await consumer.stop()
+    return out
+
+
 def add_outbox(session: Session, topic: str, payload: dict[str, Any], key: str | None = None) -> None:
     """Queue a message in the caller's transaction; the relay produces it once that transaction commits."""
     session.add(Outbox(topic=topic, key=key, payload=payload))

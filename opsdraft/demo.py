@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import func, select
 
+from opsdraft.bus import read_topic
 from opsdraft.models import Alert, Draft, Incident, LogEvent, Ticket
 from opsdraft.slackfake import FakeSlack, render_message
 from opsdraft.slacksign import block_action_body, post_signed, slash_command_body
@@ -209,11 +210,11 @@ async def _script(console, settings, rt, fake, watcher, roles) -> dict:
         console.print(f"  clicked Approve on draft #{d.id} ({d.kind}) → HTTP {resp.status_code}")
     await _until("both drafts to be published", lambda: q(select(func.count(Draft.id)).where(
         Draft.id.in_([postmortem.id, reply.id]), Draft.status == "published")) == 2, roles, watcher)
-    replies = await _read_topic(rt.bus, settings.topics.ticket_replies, 1)
+    replies = await read_topic(rt.bus, settings.topics.ticket_replies, 1)
     for r in replies:
-        console.print(Panel(Text(r["body"]), title=f"produced to ticket-replies for {r['ticket_id']}", title_align="left",
-                            border_style="green"))
-    dead = await _read_topic(rt.bus, settings.topics.dead_letters, 1)
+        console.print(Panel(Text(r["body"]), title=f"produced to ticket-replies for {r['ticket_id']}",
+                            title_align="left", border_style="green"))
+    dead = await read_topic(rt.bus, settings.topics.dead_letters, 1)
     for d in dead:
         console.print(f"  dead letter from {d['source']['topic']}@{d['source']['offset']}: {d['reason']}")
     return {"approved_postmortem": postmortem.id, "approved_reply": reply.id, "ticket_replies": replies,
@@ -248,20 +249,6 @@ def _posted(db) -> int:
 def _draft(db, kind: str) -> Draft:
     with db.session() as s:
         return s.scalar(select(Draft).where(Draft.kind == kind, Draft.slack_ts.is_not(None)).order_by(Draft.id))
-
-
-async def _read_topic(bus, topic: str, at_least: int, timeout: float = 30) -> list[dict]:
-    consumer = bus.consumer([topic], f"demo-reader-{topic}-{time.time_ns()}")
-    await consumer.start()
-    out: list[dict] = []
-    try:
-        deadline = time.monotonic() + timeout
-        while len(out) < at_least and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                out += [json.loads(r.value) for r in records]
-    finally:
-        await consumer.stop()
-    return out
 
 
 def _scan_for_pii(settings, fake: FakeSlack, log_capture: io.StringIO, result: dict) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import pytest
@@ -11,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from consumers.worker import run as run_consumers
-from opsdraft.bus import Bus, consume, ensure_topics
+from opsdraft.bus import Bus, consume, ensure_topics, read_topic, relay_outbox
 from opsdraft.models import Alert, ConsumedMessage, Incident, LogEvent, Outbox, Ticket
 from opsdraft.runtime import Runtime
 
@@ -30,20 +29,6 @@ async def rt(kafka_bootstrap, database, make_settings, redactor):
     bus = await Bus(kafka_bootstrap).start()
     yield Runtime(settings=settings, db=database, bus=bus, redactor=redactor)
     await bus.stop()
-
-
-async def read(bus: Bus, topic: str, n: int, timeout: float = 20) -> list[dict]:
-    consumer = bus.consumer([topic], f"reader-{time.time_ns()}")
-    await consumer.start()
-    out: list[dict] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(out) < n and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=300)).values():
-                out += [json.loads(r.value) for r in records]
-    finally:
-        await consumer.stop()
-    return out
 
 
 async def until(check, timeout=30.0):
@@ -77,7 +62,7 @@ async def test_pipeline_dead_letters_and_redelivery(rt):
                                    "message": "card 4111 1111 1111 1111"})
         await until(lambda: count(rt.db, Ticket.id) == 1 and count(rt.db, LogEvent.id) == 1
                     and count(rt.db, ConsumedMessage.id) == 6)
-        dead = await read(rt.bus, t.dead_letters, 3)
+        dead = await read_topic(rt.bus, t.dead_letters, 3)
     finally:
         stop.set()
         await task
@@ -140,3 +125,19 @@ async def _committed(bus: Bus, group: str, topic: str) -> int | None:
         await probe.stop()
     done = [o for o in offsets if o is not None and o >= 0]
     return sum(done) if done else None
+
+
+async def test_outbox_relay_produces_and_marks_sent(rt):
+    from opsdraft.bus import add_outbox
+
+    with rt.db.session() as s:
+        add_outbox(s, rt.settings.topics.index_updates, {"kind": "runbooks"}, key="k")
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay_outbox(rt.db, rt.bus, stop, interval=0.05))
+    try:
+        (msg,) = await read_topic(rt.bus, rt.settings.topics.index_updates, 1)
+        await until(lambda: count(rt.db, Outbox.id, Outbox.sent_at.is_not(None)) == 1)
+    finally:
+        stop.set()
+        await task
+    assert msg == {"kind": "runbooks"}

