@@ -215,7 +215,8 @@ def demo(
     """Run the whole pipeline offline on embedded defaults, with a local fake Slack, and approve the drafts."""
     from opsdraft.demo import run_demo
 
-    ok = run_demo(console, model=model, keep=keep)
+    # Recorded, so the demo can check its own output for the sample's personal data too.
+    ok = run_demo(Console(record=True), model=model, keep=keep)
     raise typer.Exit(0 if ok else 1)
 
 

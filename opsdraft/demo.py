@@ -113,7 +113,7 @@ async def _demo(console: Console, settings, fake: FakeSlack, log_capture: io.Str
             finally:
                 stop.set()
                 await asyncio.gather(roles, return_exceptions=True)
-    leaks = _scan_for_pii(settings, fake, log_capture, result)
+    leaks = _scan_for_pii(settings, fake, log_capture, result, console)
     _summary(console, settings, result, leaks, time.monotonic() - started)
     return not leaks and result["approved_postmortem"] and result["approved_reply"]
 
@@ -251,9 +251,11 @@ def _draft(db, kind: str) -> Draft:
         return s.scalar(select(Draft).where(Draft.kind == kind, Draft.slack_ts.is_not(None)).order_by(Draft.id))
 
 
-def _scan_for_pii(settings, fake: FakeSlack, log_capture: io.StringIO, result: dict) -> list[str]:
+def _scan_for_pii(settings, fake: FakeSlack, log_capture: io.StringIO, result: dict, console: Console) -> list[str]:
     """Search every store and output of the run for the sample's personal data and secrets."""
     places: dict[str, bytes] = {}
+    if console.record:
+        places["demo output"] = console.export_text(clear=False).encode()
     for path in settings.data_dir.rglob("*"):
         if path.is_file():
             places[str(path)] = path.read_bytes()

@@ -92,3 +92,13 @@ def test_replay_without_a_broker_says_what_to_do(env, monkeypatch):
     f.write_text("{}\n")
     result = runner.invoke(app, ["replay", str(f), "--topic", "alerts"])
     assert result.exit_code == 2 and "OPSDRAFT_KAFKA_BOOTSTRAP_SERVERS" in result.output
+
+
+def test_index_builds_from_runbooks(env):
+    result = runner.invoke(app, ["index"])
+    assert result.exit_code == 0, result.output
+    assert "index at" in result.output and (env / "data" / "index").is_dir()
+    again = runner.invoke(app, ["index"])  # an update replaces chunks, it does not duplicate them
+    first, second = (" ".join(r.output.split()) for r in (result, again))  # rich wraps long paths
+    count = int(first.split("holds ")[1].split()[0])
+    assert count > 10 and f"holds {count} chunks" in second

