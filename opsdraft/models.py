@@ -118,6 +118,8 @@ class Draft(Base):
     sources: Mapped[list[Any]] = mapped_column(default=list)
     notes: Mapped[list[Any]] = mapped_column(default=list)
     model: Mapped[str] = mapped_column(String(200))
+    # Claims the grounding checker could not find in the sources (flagged or removed before a human sees it).
+    unsupported_claims: Mapped[list[Any]] = mapped_column(default=list)
     slack_channel: Mapped[str | None] = mapped_column(String(40), default=None)
     slack_ts: Mapped[str | None] = mapped_column(String(40), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -54,6 +54,7 @@ class Draft:
     sources: list[str]
     model: str
     notes: list[str] = field(default_factory=list)
+    unsupported_claims: list[str] = field(default_factory=list)  # filled by the grounding checker
 
 
 # --------------------------------------------------------------------------- helpers

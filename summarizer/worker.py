@@ -138,7 +138,8 @@ class Summarizer:
             version = parent.version + 1 if parent else 1
         row = Draft(request_id=req.request_id, kind=req.kind, subject_type=req.subject_type,
                     subject_id=req.subject_id, version=version, parent_id=parent.id if parent else None,
-                    title=text.title, body=text.body, sources=text.sources, notes=text.notes, model=text.model)
+                    title=text.title, body=text.body, sources=text.sources, notes=text.notes, model=text.model,
+                    unsupported_claims=text.unsupported_claims)
         s.add(row)
         s.flush()
         add_outbox(s, self.settings.topics.drafts_ready,
