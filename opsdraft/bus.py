@@ -12,14 +12,14 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -179,12 +179,16 @@ def add_outbox(session: Session, topic: str, payload: dict[str, Any], key: str |
 
 async def relay_outbox(db: Database, bus: Bus, stop: asyncio.Event, interval: float = 0.2) -> None:
     """Produce unsent outbox rows, then mark them sent. At-least-once: every consumer is idempotent."""
+    next_purge = time.monotonic() + 60
     while not stop.is_set():
         try:
             rows = await asyncio.to_thread(_unsent, db)
             for row_id, topic, key, payload in rows:
                 await bus.send(topic, payload, key=key)
                 await asyncio.to_thread(_mark_sent, db, row_id)
+            if time.monotonic() >= next_purge:
+                await asyncio.to_thread(_purge_sent, db)
+                next_purge = time.monotonic() + 3600
         except Exception:  # broker or database briefly away: try again on the next tick
             log.warning("outbox relay failed; retrying", exc_info=True)
             await asyncio.sleep(1)
@@ -198,6 +202,12 @@ def _unsent(db: Database) -> list[tuple[int, str, str | None, dict]]:
     with db.session() as s:
         rows = s.scalars(select(Outbox).where(Outbox.sent_at.is_(None)).order_by(Outbox.id).limit(100))
         return [(r.id, r.topic, r.key, r.payload) for r in rows]
+
+
+def _purge_sent(db: Database, keep: timedelta = timedelta(days=1)) -> None:
+    """Sent rows are only kept a while, for inspection; the topics hold the messages."""
+    with db.session() as s:
+        s.execute(delete(Outbox).where(Outbox.sent_at.is_not(None), Outbox.sent_at < utcnow() - keep))
 
 
 def _mark_sent(db: Database, row_id: int) -> None:
@@ -259,8 +269,7 @@ def _mark_dead(db: Database, msg: Message) -> None:
 
 
 async def consume(bus: Bus, db: Database, topics: list[str], group: str, handler: Handler,
-                  dead_letter_topic: str, redact: Redact, stop: asyncio.Event,
-                  on_applied: Callable[[Message], Any] | None = None) -> None:
+                  dead_letter_topic: str, redact: Redact, stop: asyncio.Event) -> None:
     """Consume `topics` as `group` until `stop` is set. Each message is applied in its own transaction;
     the offset is committed only after that. Malformed messages go to the dead-letter topic, redacted."""
     consumer = bus.consumer(topics, group)
@@ -272,8 +281,6 @@ async def consume(bus: Bus, db: Database, topics: list[str], group: str, handler
                 for record in records:
                     msg = Message.from_record(record)
                     await _handle_one(bus, db, msg, handler, dead_letter_topic, redact, stop)
-                    if on_applied:
-                        await on_applied(msg)
                     await consumer.commit({TopicPartition(tp.topic, tp.partition): record.offset + 1})
     finally:
         await consumer.stop()
