@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from consumers.payloads import parse_alerts, parse_log, parse_ticket
 from consumers.service import Ingest
+from consumers.textlogs import parse_text_log
 from opsdraft.bus import InvalidMessage, Message, consume
 from opsdraft.events import IncidentCommand
 from opsdraft.models import Incident, utcnow
@@ -21,18 +22,34 @@ class Dispatcher:
     def __init__(self, rt: Runtime):
         self.ingest = Ingest(rt.settings, rt.redactor)
         t = rt.settings.topics
-        self.routes = {t.alerts: self.alerts, t.logs: self.logs, t.tickets: self.tickets,
-                       t.incident_commands: self.command}
+        self.log_topic = t.logs
+        self.routes = {t.alerts: self.alerts, t.tickets: self.tickets, t.incident_commands: self.command}
 
     def __call__(self, s: Session, msg: Message) -> None:
+        if msg.topic == self.log_topic:
+            return self.logs(s, msg)
         self.routes[msg.topic](s, msg.json())
 
     def alerts(self, s: Session, data) -> None:
         for ev in parse_alerts(data):
             self.ingest.apply_alert(s, ev)
 
-    def logs(self, s: Session, data) -> None:
-        self.ingest.apply_log(s, parse_log(data))
+    def logs(self, s: Session, msg: Message) -> None:
+        """JSON log objects, or plain-text lines in the shapes consumers/textlogs.py understands."""
+        try:
+            text = msg.value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidMessage(f"not UTF-8: {exc}") from None
+        if text.lstrip().startswith("{"):
+            return self.ingest.apply_log(s, parse_log(msg.json()))
+        try:
+            fields = parse_text_log(text)
+        except ValueError as exc:  # the shape matched but a field did not parse (e.g. a bad timestamp)
+            raise InvalidMessage(f"plain-text log line: {exc}") from None
+        if fields is None:
+            raise InvalidMessage("neither a JSON log object nor a plain-text log line in a known shape "
+                                 "(RFC 5424, RFC 3164, or 'timestamp level service message')")
+        self.ingest.apply_log(s, parse_log(fields))
 
     def tickets(self, s: Session, data) -> None:
         self.ingest.apply_ticket(s, parse_ticket(data))

@@ -141,3 +141,23 @@ async def test_outbox_relay_produces_and_marks_sent(rt):
         stop.set()
         await task
     assert msg == {"kind": "runbooks"}
+
+
+async def test_plain_text_logs_are_parsed_or_dead_lettered(rt):
+    t = rt.settings.topics
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_consumers(rt, stop))
+    try:
+        await rt.bus.send(t.logs, b"<11>1 2026-11-20T14:02:05Z web-01 checkout 77 - - disk almost full on /var")
+        await rt.bus.send(t.logs, b"2026-11-20T14:02:06Z WARN checkout slow query 2300ms")
+        await rt.bus.send(t.logs, b"this is not a log line")
+        await until(lambda: count(rt.db, ConsumedMessage.id) == 3)
+        (dead,) = await read_topic(rt.bus, t.dead_letters, 1)
+    finally:
+        stop.set()
+        await task
+    with rt.db.session() as s:
+        rows = s.execute(select(LogEvent.service, LogEvent.level, LogEvent.message).order_by(LogEvent.at)).all()
+    assert [tuple(r) for r in rows] == [("checkout", "ERROR", "disk almost full on /var"),
+                                        ("checkout", "WARNING", "slow query 2300ms")]
+    assert "known shape" in dead["reason"]
