@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 
 from sqlalchemy.orm import Session
 
 from consumers.payloads import parse_alerts, parse_log, parse_ticket
 from consumers.service import Ingest
 from consumers.textlogs import parse_text_log
+from opsdraft import events
 from opsdraft.bus import InvalidMessage, Message, consume
 from opsdraft.events import IncidentCommand
+from opsdraft.metrics import INCIDENTS
 from opsdraft.models import Incident, utcnow
+from opsdraft.privacy import sealer
 from opsdraft.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -59,10 +63,26 @@ class Dispatcher:
             cmd = IncidentCommand.model_validate(data)
         except ValueError as exc:
             raise InvalidMessage(f"invalid incident command: {exc}") from None
+        if cmd.action == "declare":
+            return self.declare(s, cmd)
         incident = s.get(Incident, cmd.incident_id)
         if incident is None:
             raise InvalidMessage(f"incident {cmd.incident_id} does not exist")
         self.ingest.close_incident(s, incident, utcnow(), cmd.note, cmd.actor)
+
+    def declare(self, s: Session, cmd: IncidentCommand) -> None:
+        """A declared incident has a group key no alert can match and no alerts, so the quiet period never
+        closes it: only /incident close does."""
+        now = utcnow()
+        incident = Incident(title="(declared)", group_key=f"declared:{uuid.uuid4().hex}", service="declared",
+                            severity=cmd.severity, status="open", opened_at=now)
+        s.add(incident)
+        s.flush()
+        incident.title = self.ingest.scoped(s, f"incident:{incident.id}").text(cmd.title.strip())[:300]
+        INCIDENTS.labels("opened").inc()
+        self.ingest._timeline(s, incident, now, "opened", f"Incident declared by {cmd.actor}: {incident.title}",
+                              f"slack:{cmd.actor}")
+        events.incident_opened(s, self.ingest.settings, incident)
 
 
 async def close_quiet_incidents(rt: Runtime, ingest: Ingest, stop: asyncio.Event, every: float = 1.0) -> None:
@@ -88,6 +108,7 @@ async def run(rt: Runtime, stop: asyncio.Event) -> None:
     t = rt.settings.topics
     await asyncio.gather(
         consume(rt.bus, rt.db, [t.alerts, t.logs, t.tickets, t.incident_commands],
-                f"{rt.settings.consumer_group}-consumers", dispatch, t.dead_letters, rt.redactor.redact, stop),
+                f"{rt.settings.consumer_group}-consumers", dispatch, t.dead_letters, rt.redactor.redact, stop,
+                seal=sealer(rt.settings)),
         close_quiet_incidents(rt, dispatch.ingest, stop),
     )

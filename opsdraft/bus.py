@@ -245,6 +245,7 @@ class Message:
 
 Handler = Callable[[Session, Message], None]
 Redact = Callable[[str], str]
+Seal = Callable[[bytes], str]  # encrypts a message so only holders of the key can read (and replay) it
 
 
 def _apply(db: Database, msg: Message, handler: Handler) -> bool:
@@ -263,15 +264,11 @@ def _apply(db: Database, msg: Message, handler: Handler) -> bool:
         return False
 
 
-def _mark_dead(db: Database, msg: Message) -> None:
-    with db.session() as s:
-        s.add(ConsumedMessage(topic=msg.topic, digest=msg.digest, partition=msg.partition, offset=msg.offset))
-
-
 async def consume(bus: Bus, db: Database, topics: list[str], group: str, handler: Handler,
-                  dead_letter_topic: str, redact: Redact, stop: asyncio.Event) -> None:
+                  dead_letter_topic: str, redact: Redact, stop: asyncio.Event, seal: Seal | None = None) -> None:
     """Consume `topics` as `group` until `stop` is set. Each message is applied in its own transaction;
-    the offset is committed only after that. Malformed messages go to the dead-letter topic, redacted."""
+    the offset is committed only after that. Malformed messages go to the dead-letter topic, redacted (and,
+    with `seal`, encrypted whole so `opsdraft dlq replay` can re-feed them after a fix)."""
     consumer = bus.consumer(topics, group)
     await consumer.start()
     try:
@@ -280,14 +277,14 @@ async def consume(bus: Bus, db: Database, topics: list[str], group: str, handler
             for tp, records in batch.items():
                 for record in records:
                     msg = Message.from_record(record)
-                    await _handle_one(bus, db, msg, handler, dead_letter_topic, redact, stop)
+                    await _handle_one(bus, db, msg, handler, dead_letter_topic, redact, stop, seal)
                     await consumer.commit({TopicPartition(tp.topic, tp.partition): record.offset + 1})
     finally:
         await consumer.stop()
 
 
 async def _handle_one(bus: Bus, db: Database, msg: Message, handler: Handler, dlq: str, redact: Redact,
-                      stop: asyncio.Event, max_failures: int = 3) -> None:
+                      stop: asyncio.Event, seal: Seal | None, max_failures: int = 3) -> None:
     delay, failures = 0.5, 0
     while True:
         try:
@@ -313,12 +310,13 @@ async def _handle_one(bus: Bus, db: Database, msg: Message, handler: Handler, dl
                 await asyncio.sleep(delay * failures)
                 continue
             reason = f"failed after {failures} attempts: {type(exc).__name__}: {exc}"
-        await dead_letter(bus, dlq, msg, reason, redact)
-        await asyncio.to_thread(_mark_dead, db, msg)
+        # Not recorded as consumed: once fixed, a replay of the same bytes must apply.
+        await dead_letter(bus, dlq, msg, reason, redact, seal)
         return
 
 
-async def dead_letter(bus: Bus, topic: str, msg: Message, reason: str, redact: Redact) -> None:
+async def dead_letter(bus: Bus, topic: str, msg: Message, reason: str, redact: Redact,
+                      seal: Seal | None = None) -> None:
     DEAD_LETTERS.labels(msg.topic).inc()
     log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
     await bus.send(topic, {
@@ -327,4 +325,5 @@ async def dead_letter(bus: Bus, topic: str, msg: Message, reason: str, redact: R
         "at": datetime.now(UTC).isoformat(),
         # Never a way around redaction: the original is kept only in redacted form.
         "value_redacted": redact(msg.value.decode("utf-8", errors="replace")[:100_000]),
+        "value_sealed": seal(msg.value) if seal else None,
     }, key=msg.key)

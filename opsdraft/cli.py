@@ -20,6 +20,8 @@ app = typer.Typer(help="opsdraft: incident and support drafts from Kafka events,
                   no_args_is_help=True, add_completion=False)
 drafts_app = typer.Typer(help="Inspect drafts.", no_args_is_help=True)
 app.add_typer(drafts_app, name="drafts")
+dlq_app = typer.Typer(help="Inspect and replay dead letters.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 console = Console()
 
 
@@ -166,6 +168,70 @@ def redact() -> None:
     redactor = get_redactor(settings)
     for line in sys.stdin:
         sys.stdout.write(redactor.redact(line.rstrip("\n")) + "\n")
+
+
+def _dead_letters(settings: Settings, timeout: float) -> list[dict]:
+    from opsdraft.bus import Bus, read_topic
+
+    bootstrap = settings.kafka_bootstrap_servers or running_broker(settings)
+
+    async def main():
+        bus = await Bus(bootstrap).start()
+        try:
+            # Reads until the topic goes quiet: Tansu's end offsets cannot be trusted to say "the end".
+            return await read_topic(bus, settings.topics.dead_letters, at_least=10**9, timeout=timeout)
+        finally:
+            await bus.stop()
+
+    return asyncio.run(main())
+
+
+@dlq_app.command("list")
+def dlq_list(wait: float = typer.Option(5.0, help="Seconds to read the topic for.")) -> None:
+    """Show every dead letter: when, from where, and why (with the redacted message)."""
+    settings = settings_or_exit()
+    rows = _dead_letters(settings, wait)
+    table = Table("at", "source", "reason", "message (redacted)")
+    for d in rows:
+        src = d.get("source", {})
+        table.add_row(str(d.get("at", ""))[:19], f"{src.get('topic')}[{src.get('partition')}]@{src.get('offset')}",
+                      str(d.get("reason", "")), str(d.get("value_redacted", ""))[:80])
+    console.print(table)
+    console.print(f"{len(rows)} dead letters")
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    source_topic: str = typer.Option(None, "--topic", help="Only dead letters that came from this topic."),
+    wait: float = typer.Option(5.0, help="Seconds to read the dead-letter topic for."),
+) -> None:
+    """Re-feed dead letters to the topics they came from, e.g. after a fix. Still-bad ones dead-letter again."""
+    from cryptography.fernet import InvalidToken
+
+    from opsdraft.bus import Bus
+    from opsdraft.privacy import unseal
+
+    settings = settings_or_exit()
+    rows = [d for d in _dead_letters(settings, wait)
+            if d.get("value_sealed") and (source_topic is None or d["source"]["topic"] == source_topic)]
+    originals, unreadable = [], 0
+    for d in rows:
+        try:
+            originals.append((d["source"]["topic"], d["source"].get("key"), unseal(settings, d["value_sealed"])))
+        except InvalidToken:
+            unreadable += 1
+
+    async def main():
+        bus = await Bus(settings.kafka_bootstrap_servers or running_broker(settings)).start()
+        try:
+            for topic, key, value in originals:
+                await bus.send(topic, value, key=key)
+        finally:
+            await bus.stop()
+
+    asyncio.run(main())
+    console.print(f"replayed {len(originals)} dead letters"
+                  + (f"; {unreadable} sealed with another key were skipped" if unreadable else ""))
 
 
 @drafts_app.command("list")

@@ -22,6 +22,28 @@ def get_redactor(settings: Settings) -> Redactor:
     return _redactor(settings.redaction_mode)
 
 
+def _fernet(settings: Settings):
+    import base64
+    import hashlib
+
+    from cryptography.fernet import Fernet
+
+    # A separate key from the placeholder HMAC key, derived from the same secret.
+    digest = hashlib.sha256(b"opsdraft dead letters\0" + settings.redaction_key_bytes()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def sealer(settings: Settings):
+    """Encrypt raw bytes for the dead-letter topic (the original may hold PII: never stored in the clear)."""
+    f = _fernet(settings)
+    return lambda raw: f.encrypt(raw).decode()
+
+
+def unseal(settings: Settings, token: str) -> bytes:
+    """Decrypt what `sealer` made; raises cryptography.fernet.InvalidToken with another key."""
+    return _fernet(settings).decrypt(token.encode())
+
+
 def install_log_redaction(settings: Settings) -> None:
     """Redact every log record on every handler of the root logger: logs never carry PII or secrets."""
     import logging

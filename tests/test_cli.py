@@ -1,6 +1,7 @@
 """The command line, run as a user would (Typer's runner, real database and broker)."""
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -102,3 +103,52 @@ def test_index_builds_from_runbooks(env):
     first, second = (" ".join(r.output.split()) for r in (result, again))  # rich wraps long paths
     count = int(first.split("holds ")[1].split()[0])
     assert count > 10 and f"holds {count} chunks" in second
+
+
+@pytest.mark.broker
+def test_dlq_list_and_replay(env, kafka_bootstrap, monkeypatch):
+    import asyncio
+
+    from opsdraft.bus import Bus, Message, dead_letter
+    from opsdraft.privacy import sealer
+    from opsdraft.settings import load_settings
+
+    monkeypatch.setenv("OPSDRAFT_KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    monkeypatch.setenv("OPSDRAFT_TOPIC_DEAD_LETTERS", f"dlq-{env.name}")
+    monkeypatch.setenv("COLUMNS", "200")  # no wrapping inside the table
+    source = f"src-{env.name}"
+    settings = load_settings()
+    original = b'{"body": "call +1 415 555 0134"'
+
+    async def park():
+        bus = await Bus(kafka_bootstrap).start()
+        try:
+            msg = Message(source, 0, 41, "k1", original, {})
+            await dead_letter(bus, settings.topics.dead_letters, msg, "not JSON", lambda t: re.sub(r"\d", "#", t),
+                              sealer(settings))
+        finally:
+            await bus.stop()
+
+    asyncio.run(park())
+    listed = runner.invoke(app, ["dlq", "list", "--wait", "3"])
+    assert listed.exit_code == 0 and "not JSON" in listed.output and f"{source}[0]@41" in listed.output
+    assert "555 0134" not in listed.output
+    replayed = runner.invoke(app, ["dlq", "replay", "--wait", "3"])
+    assert replayed.exit_code == 0 and "replayed 1 dead letters" in replayed.output
+
+    async def fetch():
+        bus = await Bus(kafka_bootstrap).start()
+        try:
+            consumer = bus.consumer([source], "dlq-check")
+            await consumer.start()
+            for _ in range(40):
+                batch = await consumer.getmany(timeout_ms=300)
+                if batch:
+                    await consumer.stop()
+                    return [r.value for rs in batch.values() for r in rs]
+            await consumer.stop()
+            return []
+        finally:
+            await bus.stop()
+
+    assert asyncio.run(fetch()) == [original]
