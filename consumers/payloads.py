@@ -36,7 +36,7 @@ class AlertEvent(BaseModel):
     name: str
     service: str
     severity: str
-    status: Literal["firing", "resolved"]
+    status: Literal["firing", "acknowledged", "resolved"]
     summary: str
     labels: dict[str, str]
     starts_at: datetime
@@ -119,10 +119,20 @@ class GenericAlert(BaseModel):
 
 
 def parse_alerts(data: Any) -> list[AlertEvent]:
+    """Alertmanager, Grafana alerting (Alertmanager's shape plus orgId), PagerDuty v3, or the generic alert."""
+    from consumers.vendors import is_pagerduty, parse_pagerduty
+
     if not isinstance(data, dict):
         raise InvalidMessage("alert message must be a JSON object")
-    model = AlertmanagerWebhook if "alerts" in data else GenericAlert
-    return _validate(model, data).events()
+    if is_pagerduty(data):
+        return parse_pagerduty(data)
+    if "alerts" in data:
+        events = _validate(AlertmanagerWebhook, data).events()
+        if "orgId" in data:
+            for ev in events:
+                ev.source = "grafana"
+        return events
+    return _validate(GenericAlert, data).events()
 
 
 # --- Logs: one JSON object per message ---------------------------------------------------------------
@@ -170,6 +180,8 @@ class TicketIn(BaseModel):
     requester: Requester | str
     created_at: datetime
     tags: list[str] = Field(default_factory=list)
+    status: Literal["open", "closed"] | None = None  # a status change of an existing ticket
+    comment: str | None = Field(default=None, max_length=100_000)  # a new comment on it
 
     @field_validator("created_at")
     @classmethod
@@ -184,6 +196,11 @@ class TicketIn(BaseModel):
 
 
 def parse_ticket(data: Any) -> TicketIn:
+    """The generic ticket, or a Zendesk- or Freshdesk-style webhook body."""
+    from consumers.vendors import parse_vendor_ticket
+
+    if isinstance(data, dict) and (vendor := parse_vendor_ticket(data)):
+        return vendor
     return _validate(TicketIn, data)
 
 

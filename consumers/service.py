@@ -34,7 +34,11 @@ class Ingest:
 
     def apply_alert(self, s: Session, ev: AlertEvent) -> None:
         alert = s.scalar(select(Alert).where(Alert.fingerprint == ev.fingerprint))
-        if ev.status == "firing":
+        if ev.status == "acknowledged" and alert is not None and alert.status == "firing":
+            # Acknowledging changes nothing but the timeline: the alert still resolves when the resolve comes.
+            self._timeline(s, alert.incident, utcnow(), "acknowledged", self.scoped(
+                s, f"incident:{alert.incident_id}").text(ev.summary), f"alert:{alert.id}")
+        elif ev.status in ("firing", "acknowledged"):
             self._firing(s, ev, alert)
         elif alert is not None and alert.status == "firing":
             self._resolved(s, ev, alert)
@@ -151,6 +155,13 @@ class Ingest:
         else:  # a re-sent or edited ticket updates the same row
             for k, v in fields.items():
                 setattr(ticket, k, v)
+        if t.comment:
+            ticket.comments = [*ticket.comments, {"at": utcnow().isoformat(), "text": red.text(t.comment)}]
+        if t.status == "closed" and ticket.status != "closed":
+            ticket.status = "closed"  # solved in the helpdesk: index it as a resolved ticket
+            events.ticket_resolved(s, self.settings, ticket)
+        elif t.status == "open" and ticket.status == "closed":
+            ticket.status = "open"
 
     @staticmethod
     def _timeline(s: Session, incident: Incident, at: datetime, kind: str, text: str, ref: str) -> None:

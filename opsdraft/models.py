@@ -88,7 +88,8 @@ class Ticket(Base):
     body: Mapped[str] = mapped_column(Text)
     requester: Mapped[str] = mapped_column(String(300))
     tags: Mapped[list[Any]] = mapped_column(default=list)
-    status: Mapped[str] = mapped_column(String(20), default="open")
+    comments: Mapped[list[Any]] = mapped_column(default=list)  # [{"at", "text"}], redacted
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | answered | closed
     created_at: Mapped[datetime]
 
 

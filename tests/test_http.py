@@ -34,7 +34,7 @@ async def test_alertmanager_webhook_is_produced_to_alerts(api):
 
 
 @pytest.mark.parametrize("body,reason", [
-    (b"{not json", "invalid Alertmanager payload"),
+    (b"{not json", "invalid alertmanager payload"),
     (b'{"status": "firing"}', "no 'alerts' list"),
     (json.dumps(WEBHOOK | {"alerts": [{"status": "firing", "labels": {}}]}).encode(), "alertname"),
 ])
@@ -42,6 +42,26 @@ async def test_bad_webhooks_get_400_with_a_reason(api, body, reason):
     client, _, _ = api
     r = await client.post("/webhooks/alertmanager", content=body)
     assert r.status_code == 400 and reason in r.json()["detail"]
+
+
+async def test_grafana_pagerduty_and_ticket_webhooks(api):
+    from tests.test_vendors import GRAFANA, pagerduty, zendesk
+
+    client, bus, settings = api
+    for path, body in [("grafana", GRAFANA), ("pagerduty", pagerduty("incident.triggered")),
+                       ("tickets", zendesk()),
+                       ("tickets", {"id": "T-5", "subject": "s", "body": "b", "requester": "r",
+                                    "created_at": "2026-11-20T15:00:00Z"})]:
+        r = await client.post(f"/webhooks/{path}", content=json.dumps(body))
+        assert r.status_code == 202, r.text
+    alerts = await read_topic(bus, settings.topics.alerts, 2)
+    tickets = await read_topic(bus, settings.topics.tickets, 2)
+    assert len(alerts) == 2 and len(tickets) == 2
+    bad = [("grafana", WEBHOOK, "orgId"), ("pagerduty", {"event": {}}, "event_type"),
+           ("tickets", {"id": "T-1"}, "subject"), ("tickets", [1], "JSON object")]
+    for path, body, reason in bad:
+        r = await client.post(f"/webhooks/{path}", content=json.dumps(body))
+        assert r.status_code == 400 and reason in r.json()["detail"], (path, r.text)
 
 
 async def test_health_and_metrics(api):
