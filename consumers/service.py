@@ -3,6 +3,7 @@ caller's transaction and queues its follow-up messages in the outbox of that sam
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -28,7 +29,11 @@ class Ingest:
         self.key = settings.redaction_key_bytes()
 
     def scoped(self, s: Session, scope: str) -> ScopedRedactor:
-        return ScopedRedactor(s, self.redactor, self.key, scope)
+        # One per scope and transaction: a batch of a thousand log lines loads an incident's placeholders once.
+        cache = s.info.setdefault("scoped_redactors", {})
+        if scope not in cache:
+            cache[scope] = ScopedRedactor(s, self.redactor, self.key, scope)
+        return cache[scope]
 
     # --- alerts ---------------------------------------------------------------------------------------
 
@@ -102,6 +107,19 @@ class Ingest:
             if log.level in LOG_TIMELINE_LEVELS:
                 self._timeline(s, incident, log.at, "log", f"{log.level} {log.service}: {log.message}",
                                f"log:{log.id}")
+
+    def declare_incident(self, s: Session, title: str, severity: str, actor: str, at: datetime) -> Incident:
+        """A declared incident has a group key no alert can match and no alerts, so the quiet period never
+        closes it: only /incident close does."""
+        incident = Incident(title="(declared)", group_key=f"declared:{uuid.uuid4().hex}", service="declared",
+                            severity=severity, status="open", opened_at=at)
+        s.add(incident)
+        s.flush()
+        incident.title = self.scoped(s, f"incident:{incident.id}").text(title.strip())[:300]
+        INCIDENTS.labels("opened").inc()
+        self._timeline(s, incident, at, "opened", f"Incident declared by {actor}: {incident.title}", f"slack:{actor}")
+        events.incident_opened(s, self.settings, incident)
+        return incident
 
     def close_incident(self, s: Session, incident: Incident, at: datetime, note: str, actor: str) -> bool:
         """Close an open incident and queue its postmortem draft; False if it was closed already."""

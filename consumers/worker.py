@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from consumers.payloads import parse_alerts, parse_log, parse_ticket
 from consumers.service import Ingest
 from consumers.textlogs import parse_text_log
-from opsdraft import events
-from opsdraft.bus import InvalidMessage, Message, consume
+from opsdraft.bus import BatchHandler, InvalidMessage, Message, consume
 from opsdraft.events import IncidentCommand
-from opsdraft.metrics import INCIDENTS
 from opsdraft.models import Incident, utcnow
 from opsdraft.privacy import sealer
 from opsdraft.runtime import Runtime
@@ -22,30 +20,59 @@ from opsdraft.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-class Dispatcher:
+class Dispatcher(BatchHandler):
+    """Parses each topic's messages (outside any transaction) and applies them (inside one)."""
+
     def __init__(self, rt: Runtime):
         self.ingest = Ingest(rt.settings, rt.redactor)
         t = rt.settings.topics
-        self.log_topic = t.logs
-        self.routes = {t.alerts: self.alerts, t.tickets: self.tickets, t.incident_commands: self.command}
+        self.parsers = {t.alerts: self.parse_alerts, t.logs: self.parse_log, t.tickets: self.parse_ticket,
+                        t.incident_commands: self.parse_command}
 
-    def __call__(self, s: Session, msg: Message) -> None:
-        if msg.topic == self.log_topic:
-            return self.logs(s, msg)
-        self.routes[msg.topic](s, msg.json())
+    def parse(self, msg: Message) -> tuple[str, Any]:
+        return self.parsers[msg.topic](msg)
 
-    def alerts(self, s: Session, data) -> None:
-        for ev in parse_alerts(data):
-            self.ingest.apply_alert(s, ev)
+    def apply(self, s: Session, parsed: tuple[str, Any]) -> None:
+        kind, value = parsed
+        if kind == "alerts":
+            for ev in value:
+                self.ingest.apply_alert(s, ev)
+        elif kind == "log":
+            self.ingest.apply_log(s, value)
+        elif kind == "ticket":
+            self.ingest.apply_ticket(s, value)
+        elif value.action == "declare":
+            self.ingest.declare_incident(s, value.title, value.severity, value.actor, utcnow())
+        else:
+            incident = s.get(Incident, value.incident_id)
+            if incident is None:
+                raise InvalidMessage(f"incident {value.incident_id} does not exist")
+            self.ingest.close_incident(s, incident, utcnow(), value.note, value.actor)
 
-    def logs(self, s: Session, msg: Message) -> None:
+    @staticmethod
+    def parse_alerts(msg: Message) -> tuple[str, Any]:
+        return "alerts", parse_alerts(msg.json())
+
+    @staticmethod
+    def parse_ticket(msg: Message) -> tuple[str, Any]:
+        return "ticket", parse_ticket(msg.json())
+
+    @staticmethod
+    def parse_command(msg: Message) -> tuple[str, Any]:
+        try:
+            return "command", IncidentCommand.model_validate(msg.json())
+        except ValueError as exc:
+            raise InvalidMessage(f"invalid incident command: {exc}") from None
+
+    @staticmethod
+    def parse_log(msg: Message) -> tuple[str, Any]:
         """JSON log objects, or plain-text lines in the shapes consumers/textlogs.py understands."""
         try:
             text = msg.value.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidMessage(f"not UTF-8: {exc}") from None
         if text.lstrip().startswith("{"):
-            return self.ingest.apply_log(s, parse_log(msg.json()))
+            return "log", parse_log(msg.json())
         try:
             fields = parse_text_log(text)
         except ValueError as exc:  # the shape matched but a field did not parse (e.g. a bad timestamp)
@@ -53,36 +80,7 @@ class Dispatcher:
         if fields is None:
             raise InvalidMessage("neither a JSON log object nor a plain-text log line in a known shape "
                                  "(RFC 5424, RFC 3164, or 'timestamp level service message')")
-        self.ingest.apply_log(s, parse_log(fields))
-
-    def tickets(self, s: Session, data) -> None:
-        self.ingest.apply_ticket(s, parse_ticket(data))
-
-    def command(self, s: Session, data) -> None:
-        try:
-            cmd = IncidentCommand.model_validate(data)
-        except ValueError as exc:
-            raise InvalidMessage(f"invalid incident command: {exc}") from None
-        if cmd.action == "declare":
-            return self.declare(s, cmd)
-        incident = s.get(Incident, cmd.incident_id)
-        if incident is None:
-            raise InvalidMessage(f"incident {cmd.incident_id} does not exist")
-        self.ingest.close_incident(s, incident, utcnow(), cmd.note, cmd.actor)
-
-    def declare(self, s: Session, cmd: IncidentCommand) -> None:
-        """A declared incident has a group key no alert can match and no alerts, so the quiet period never
-        closes it: only /incident close does."""
-        now = utcnow()
-        incident = Incident(title="(declared)", group_key=f"declared:{uuid.uuid4().hex}", service="declared",
-                            severity=cmd.severity, status="open", opened_at=now)
-        s.add(incident)
-        s.flush()
-        incident.title = self.ingest.scoped(s, f"incident:{incident.id}").text(cmd.title.strip())[:300]
-        INCIDENTS.labels("opened").inc()
-        self.ingest._timeline(s, incident, now, "opened", f"Incident declared by {cmd.actor}: {incident.title}",
-                              f"slack:{cmd.actor}")
-        events.incident_opened(s, self.ingest.settings, incident)
+        return "log", parse_log(fields)
 
 
 async def close_quiet_incidents(rt: Runtime, ingest: Ingest, stop: asyncio.Event, every: float = 1.0) -> None:

@@ -10,16 +10,82 @@ from sqlalchemy.orm import Session
 
 from opsdraft.models import Placeholder
 from opsdraft.settings import Settings
-from redaction import PlaceholderMap, RedactingLogFilter, Redactor, build_redactor
+from redaction import PlaceholderMap, RedactingLogFilter, Redactor, Sealer, SourcePolicy, build_redactor, restore
+from redaction.engine import ENTITIES
 
 
 @lru_cache(maxsize=4)
-def _redactor(mode: str) -> Redactor:
-    return build_redactor(mode)
+def _redactor(mode: str, allow: tuple[str, ...], deny: tuple[str, ...],
+              sources: tuple[tuple[str, SourcePolicy], ...]) -> Redactor:
+    return build_redactor(mode, allow_list=list(allow), deny=list(deny), sources=dict(sources))
+
+
+def source_policies(settings: Settings) -> dict[str, SourcePolicy]:
+    """OPSDRAFT_REDACTION_ENTITIES narrows what is redacted per source; NER stays off for logs unless asked."""
+    out = {}
+    for source in ("logs", "alerts", "tickets"):
+        entities = frozenset(settings.redaction_entities.get(source, ENTITIES))
+        out[source] = SourcePolicy(entities, ner=source != "logs" or settings.redaction_ner_logs)
+    return out
 
 
 def get_redactor(settings: Settings) -> Redactor:
-    return _redactor(settings.redaction_mode)
+    return _redactor(settings.redaction_mode, tuple(settings.redaction_allow), tuple(settings.redaction_deny),
+                     tuple(sorted(source_policies(settings).items())))
+
+
+def install_log_redaction(settings: Settings) -> None:
+    """Redact every log record on every handler of the root logger: logs never carry PII or secrets."""
+    import logging
+
+    log_filter = RedactingLogFilter(get_redactor(settings))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(log_filter)
+
+
+class ScopedRedactor:
+    """Loads a scope's placeholder map, redacts with it, and stores new placeholders in the same transaction.
+
+    With `seal=True` the originals of new placeholders are also kept, Fernet-encrypted (see `sealed`), so an
+    approved reply can get the customer's name back at publish time (restore_for_publish); nothing else may
+    decrypt them.
+    """
+
+    def __init__(self, session: Session, redactor: Redactor, key: bytes, scope: str, source: str | None = None,
+                 seal: bool = False):
+        self.session, self.redactor, self.scope, self.source = session, redactor, scope, source
+        rows = session.scalars(select(Placeholder).where(Placeholder.scope == scope))
+        self.map = PlaceholderMap(key, {r.digest: r.placeholder for r in rows}, Sealer(key) if seal else None)
+        self._saved: set[str] = set()
+
+    def text(self, value: str) -> str:
+        out = self.redactor.redact(value, self.map, self.source)
+        self._flush()
+        return out
+
+    def value(self, value: Any) -> Any:
+        out = self.redactor.redact_value(value, self.map, self.source)
+        self._flush()
+        return out
+
+    @property
+    def sealed(self) -> dict[str, str]:
+        """placeholder -> Fernet token of its original, for the placeholders this scope created so far.
+        Persist these (never the originals) where the publish step can read them."""
+        return {self.map.entries[d]: token for d, token in self.map.new_sealed.items()}
+
+    def _flush(self) -> None:
+        for digest, placeholder in self.map.new_entries.items():
+            if digest not in self._saved:
+                self.session.add(Placeholder(scope=self.scope, digest=digest, placeholder=placeholder))
+                self._saved.add(digest)
+
+
+def restore_for_publish(text: str, key: bytes, sealed: dict[str, str],
+                        entities: frozenset[str] = frozenset({"PERSON"})) -> str:
+    """The approved text with originals put back, only for `entities` (by default names alone): call it only
+    on the text handed to Slack/the ticket system at publish, never on anything stored, prompted or logged."""
+    return restore(text, Sealer(key).open_all(sealed), entities)
 
 
 def _fernet(settings: Settings):
@@ -42,38 +108,3 @@ def sealer(settings: Settings):
 def unseal(settings: Settings, token: str) -> bytes:
     """Decrypt what `sealer` made; raises cryptography.fernet.InvalidToken with another key."""
     return _fernet(settings).decrypt(token.encode())
-
-
-def install_log_redaction(settings: Settings) -> None:
-    """Redact every log record on every handler of the root logger: logs never carry PII or secrets."""
-    import logging
-
-    log_filter = RedactingLogFilter(get_redactor(settings))
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(log_filter)
-
-
-class ScopedRedactor:
-    """Loads a scope's placeholder map, redacts with it, and stores new placeholders in the same transaction."""
-
-    def __init__(self, session: Session, redactor: Redactor, key: bytes, scope: str):
-        self.session, self.redactor, self.scope = session, redactor, scope
-        rows = session.scalars(select(Placeholder).where(Placeholder.scope == scope))
-        self.map = PlaceholderMap(key, {r.digest: r.placeholder for r in rows})
-        self._saved: set[str] = set()
-
-    def text(self, value: str) -> str:
-        out = self.redactor.redact(value, self.map)
-        self._flush()
-        return out
-
-    def value(self, value: Any) -> Any:
-        out = self.redactor.redact_value(value, self.map)
-        self._flush()
-        return out
-
-    def _flush(self) -> None:
-        for digest, placeholder in self.map.new_entries.items():
-            if digest not in self._saved:
-                self.session.add(Placeholder(scope=self.scope, digest=digest, placeholder=placeholder))
-                self._saved.add(digest)
