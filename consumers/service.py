@@ -78,14 +78,35 @@ class Ingest:
         if incident.status == "open" and all(a.status == "resolved" for a in incident.alerts):
             incident.all_resolved_at = max(a.ends_at for a in incident.alerts if a.ends_at)
 
+    def group_key(self, ev: AlertEvent) -> str:
+        def value(label: str) -> str:
+            if label == "service":
+                return ev.service
+            if label == "alertname":
+                return ev.name
+            return ev.labels.get(label, "")
+
+        return "/".join(value(label) for label in self.settings.incident_group_by.split(","))
+
     def _open_incident_for(self, s: Session, ev: AlertEvent) -> Incident:
-        key = f"{ev.service}/{ev.name}"
+        key = self.group_key(ev)
         since = ev.starts_at - timedelta(seconds=self.settings.incident_group_window_s)
         incident = s.scalar(select(Incident).where(
             Incident.group_key == key, Incident.status == "open", Incident.opened_at >= since,
         ).order_by(Incident.id.desc()).limit(1))
         if incident:
             return incident
+        reopen_after = ev.starts_at - timedelta(seconds=self.settings.incident_reopen_window_s)
+        closed = s.scalar(select(Incident).where(
+            Incident.group_key == key, Incident.status == "closed", Incident.closed_at >= reopen_after,
+        ).order_by(Incident.id.desc()).limit(1))
+        if closed:  # a flapping alert re-fired shortly after close: the same incident, not a new one
+            closed.status, closed.closed_at = "open", None
+            INCIDENTS.labels("reopened").inc()
+            self._timeline(s, closed, ev.starts_at, "reopened", f"Incident reopened: {ev.name} fired again",
+                           f"incident:{closed.id}")
+            events.incident_reopened(s, self.settings, closed)
+            return closed
         incident = Incident(title=f"{ev.name} on {ev.service}", group_key=key, service=ev.service,
                             severity=ev.severity, status="open", opened_at=ev.starts_at)
         s.add(incident)

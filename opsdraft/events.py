@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.orm import Session
 
 from opsdraft.bus import add_outbox
@@ -33,16 +33,50 @@ class DraftReady(BaseModel):
 
 
 class IncidentEvent(BaseModel):
-    event: Literal["opened", "closed"]
+    event: Literal["opened", "reopened", "closed"]
     incident_id: int
     actor: str = "opsdraft"
 
 
 class IncidentCommand(BaseModel):
-    action: Literal["close"]
-    incident_id: int
+    """`close` an incident, or `declare` one by hand (it has no alerts, so it closes only by command)."""
+
+    action: Literal["close", "declare"]
+    incident_id: int | None = None
     actor: str
     note: str = ""
+    title: str = Field(default="", max_length=300)
+    severity: Literal["sev1", "sev2", "sev3", "sev4", "unknown"] = "unknown"
+
+    @model_validator(mode="after")
+    def _complete(self) -> IncidentCommand:
+        if self.action == "close" and self.incident_id is None:
+            raise ValueError("close needs incident_id")
+        if self.action == "declare" and not self.title.strip():
+            raise ValueError("declare needs a title")
+        return self
+
+
+class SimilarRequest(BaseModel):
+    """/incident similar: the summarizer searches its index and answers with a SimilarResult."""
+
+    incident_id: int
+    requested_by: str
+    response_url: str = ""  # Slack's, valid 30 minutes; else the answer is an ephemeral in `channel`
+    channel: str = ""
+    k: int = Field(default=5, ge=1, le=20)
+
+
+class SimilarMatch(BaseModel):
+    key: str
+    title: str
+    score: float
+
+
+class SimilarResult(BaseModel):
+    request: SimilarRequest
+    matches: list[SimilarMatch]
+    error: str = ""
 
 
 class IndexUpdate(BaseModel):
@@ -63,12 +97,17 @@ def incident_opened(s: Session, settings: Settings, incident: Incident) -> None:
            f"incident:{incident.id}")
 
 
+def incident_reopened(s: Session, settings: Settings, incident: Incident) -> None:
+    _queue(s, settings.topics.incident_events, IncidentEvent(event="reopened", incident_id=incident.id),
+           f"incident:{incident.id}")
+
+
 def incident_closed(s: Session, settings: Settings, incident: Incident, actor: str) -> None:
     key = f"incident:{incident.id}"
     _queue(s, settings.topics.incident_events,
            IncidentEvent(event="closed", incident_id=incident.id, actor=actor), key)
     request_draft(s, settings, DraftRequest(
-        request_id=f"postmortem:incident:{incident.id}:close", kind="postmortem", subject_type="incident",
+        request_id=f"postmortem:incident:{incident.id}:closed:{incident.closed_at.isoformat()}", kind="postmortem", subject_type="incident",
         subject_id=incident.id, requested_by=actor))
     _queue(s, settings.topics.index_updates, IndexUpdate(kind="incident", id=incident.id), key)
 

@@ -35,6 +35,8 @@ class Topics(BaseSettings):
     index_updates: str = "index-updates"
     incident_events: str = "incident-events"
     incident_commands: str = "incident-commands"
+    similar_requests: str = "similar-requests"  # bot -> summarizer: /incident similar
+    similar_results: str = "similar-results"  # summarizer -> bot: the answer
 
     def all(self) -> list[str]:
         return list(self.model_dump().values())
@@ -56,6 +58,11 @@ class Settings(BaseSettings):
     slack_incident_channel: str = "C0INCIDENTS"
     slack_support_channel: str = "C0SUPPORT"
     slack_approvers: str = ""  # comma-separated Slack user ids; empty = anyone may approve
+    # Per draft kind, overriding slack_approvers when set; user ids (U…/W…) and user group ids (S…).
+    slack_approvers_postmortem: str = ""
+    slack_approvers_timeline: str = ""
+    slack_approvers_ticket_reply: str = ""
+    slack_app_token: str = ""  # xapp-…: also receive Slack's requests over Socket Mode (no public URL needed)
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
@@ -69,6 +76,10 @@ class Settings(BaseSettings):
 
     incident_quiet_period_s: float = Field(default=300.0, ge=0)
     incident_group_window_s: float = Field(default=3600.0, ge=0)
+    # Labels whose values make an alert's incident group; "service" means label service, else job;
+    # "alertname" the alert's name.
+    incident_group_by: str = Field(default="service,alertname", pattern=r"^[A-Za-z_][\w]*(,[A-Za-z_][\w]*)*$")
+    incident_reopen_window_s: float = Field(default=900.0, ge=0)  # a re-fire this soon after close reopens
     log_level: str = "INFO"
 
     @field_validator("slack_api_url")
@@ -77,6 +88,23 @@ class Settings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL such as https://slack.com/api/")
         return v if v.endswith("/") else v + "/"
+
+    @field_validator("slack_approvers", "slack_approvers_postmortem", "slack_approvers_timeline",
+                     "slack_approvers_ticket_reply")
+    @classmethod
+    def _approvers(cls, v: str) -> str:
+        bad = [i for i in (x.strip() for x in v.split(",")) if i and (i[0] not in "UWS" or not i.isalnum())]
+        if bad:
+            raise ValueError(f"must be comma-separated Slack user ids (U…, W…) or user group ids (S…), "
+                             f"not {', '.join(bad)}")
+        return v
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, v: str) -> str:
+        if v and not v.startswith("xapp-"):
+            raise ValueError("must be an app-level token (xapp-…) with the connections:write scope")
+        return v
 
     @field_validator("slack_incident_channel", "slack_support_channel")
     @classmethod
@@ -134,6 +162,37 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_hex(32))
             path.chmod(0o600)
         return path.read_text().strip().encode()
+
+    # Redaction configuration; lists and dicts are JSON in the environment, e.g.
+    # OPSDRAFT_REDACTION_ALLOW='["checkout-svc", "*.prod.internal"]'.
+    redaction_allow: list[str] = []  # values or case-insensitive globs never redacted (service catalogue, hosts)
+    redaction_deny: list[str] = []  # extra regexes to redact: "REGEX" (<CUSTOM_n>) or "ENTITY=REGEX"
+    redaction_entities: dict[str, list[str]] = {}  # per source (logs|alerts|tickets): entities to redact
+    redaction_ner_logs: bool = False  # NER over logs too (slow; names in logs mostly come as user=/name=)
+
+    @field_validator("redaction_deny")
+    @classmethod
+    def _deny(cls, v: list[str]) -> list[str]:
+        import re
+
+        for p in v:
+            try:
+                re.compile(p.split("=", 1)[1] if re.match(r"[A-Z][A-Z_]*=", p) else p)
+            except re.error as exc:
+                raise ValueError(f"bad regex {p!r}: {exc}") from None
+        return v
+
+    @field_validator("redaction_entities")
+    @classmethod
+    def _entities(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        from redaction.engine import ENTITIES
+
+        for source, names in v.items():
+            if source not in ("logs", "alerts", "tickets"):
+                raise ValueError(f"unknown source {source!r} (logs, alerts, tickets)")
+            if bad := set(names) - set(ENTITIES):
+                raise ValueError(f"unknown entities {sorted(bad)} for {source} (choose from {', '.join(ENTITIES)})")
+        return v
 
 
 def load_settings(**overrides) -> Settings:

@@ -45,10 +45,18 @@ def test_group_dedup_resolve_close(database, make_settings, redactor):
         assert topics.count(settings.topics.draft_requests) == 1  # the postmortem request
         assert topics.count(settings.topics.incident_events) == 3  # 2 opened + 1 closed
         assert topics.count(settings.topics.index_updates) == 1
-        # A re-fire after close opens a new incident rather than touching the closed one.
-        ingest.apply_alert(s, ev("a", at=T0 + timedelta(minutes=20)))
-        assert count(s, Incident.id, Incident.group_key == "checkout/HighErrorRate") == 2
         assert not ingest.close_incident(s, inc, T0, "", "U1")  # already closed
+        # A re-fire soon after close (a flapping alert) reopens the incident...
+        ingest.apply_alert(s, ev("a", at=T0 + timedelta(minutes=20)))
+        assert count(s, Incident.id, Incident.group_key == "checkout/HighErrorRate") == 1
+        assert inc.status == "open" and inc.closed_at is None
+        ingest.apply_alert(s, ev("a", "resolved", ends=T0 + timedelta(minutes=21)))
+        assert ingest.close_quiet_incidents(s, T0 + timedelta(minutes=30)) == [inc.id]
+        # ...a re-fire long after close opens a new one.
+        ingest.apply_alert(s, ev("a", at=T0 + timedelta(hours=2)))
+        assert count(s, Incident.id, Incident.group_key == "checkout/HighErrorRate") == 2
+        requests = s.scalars(select(Outbox.payload).where(Outbox.topic == settings.topics.draft_requests)).all()
+        assert len({r["request_id"] for r in requests}) == 2  # each close asks for its own postmortem
 
 
 def test_text_is_redacted_with_consistent_placeholders(database, make_settings, redactor):
@@ -92,6 +100,15 @@ def test_ticket_resend_updates_and_requests_one_reply(database, make_settings, r
     with database.session() as s:
         assert count(s, Ticket.id) == 1 and s.scalar(select(Ticket.body)) == "It is very slow"
         assert count(s, Outbox.id, Outbox.topic == settings.topics.draft_requests) == 1
+
+
+def test_group_by_setting(database, make_settings, redactor):
+    ingest = Ingest(make_settings(incident_group_by="service"), redactor)  # one incident per service
+    with database.session() as s:
+        ingest.apply_alert(s, ev("a", name="HighErrorRate"))
+        ingest.apply_alert(s, ev("b", name="HighLatency"))
+        ingest.apply_alert(s, ev("c", name="HighLatency", service="search"))
+        assert sorted(s.scalars(select(Incident.group_key))) == ["checkout", "search"]
 
 
 def test_logs_that_arrive_before_the_alert_join_its_incident(database, make_settings, redactor):

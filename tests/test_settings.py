@@ -33,6 +33,7 @@ def test_env_prefix_and_topic_override(monkeypatch):
     ("OPSDRAFT_REDACTION_MODE", "off"),
     ("OPSDRAFT_LOG_LEVEL", "LOUD"),
     ("OPSDRAFT_MODEL", "/no/such/model.gguf"),
+    ("OPSDRAFT_INCIDENT_GROUP_BY", "service;job"),
 ])
 def test_wrong_setting_is_named(monkeypatch, var, value):
     monkeypatch.setenv(var, value)
