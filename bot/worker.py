@@ -6,12 +6,14 @@ import asyncio
 import logging
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
 from sqlalchemy.orm import Session
 
 from bot.blocks import draft_blocks, draft_fallback_text, incident_line
 from opsdraft.bus import InvalidMessage, Message, consume
-from opsdraft.events import DraftReady, IncidentEvent
+from opsdraft.events import DraftReady, IncidentEvent, SimilarResult
 from opsdraft.models import Draft, Incident
 from opsdraft.runtime import Runtime
 
@@ -29,6 +31,8 @@ class Poster:
         try:
             if msg.topic == self.settings.topics.drafts_ready:
                 self.post_draft(s, DraftReady.model_validate(data))
+            elif msg.topic == self.settings.topics.similar_results:
+                self.answer_similar(SimilarResult.model_validate(data))
             else:
                 self.post_incident_event(s, IncidentEvent.model_validate(data))
         except ValueError as exc:
@@ -45,11 +49,29 @@ class Poster:
         resp = self.client.chat_postMessage(channel=channel, text=draft_fallback_text(d), blocks=draft_blocks(d))
         d.slack_channel, d.slack_ts = resp["channel"], resp["ts"]
 
+    def answer_similar(self, res: SimilarResult) -> None:
+        req = res.request
+        if res.matches:
+            lines = [f"• `{m.key}` {m.title} (similarity {m.score:.2f})" for m in res.matches]
+            text = f"Past incidents most like #{req.incident_id}:\n" + "\n".join(lines)
+        else:
+            text = f"No closed incident in the index resembles #{req.incident_id} yet."
+        if req.response_url:
+            resp = WebhookClient(req.response_url).send(text=text[:3000], response_type="ephemeral")
+            if resp.status_code == 200:
+                return
+            log.warning("response_url answered %s; falling back to an ephemeral message", resp.status_code)
+        if req.channel:
+            try:
+                self.client.chat_postEphemeral(channel=req.channel, user=req.requested_by, text=text[:3000])
+            except SlackApiError as exc:  # an expired answer is not worth a dead letter or a retry loop
+                log.warning("could not answer /incident similar: %s", exc.response.get("error"))
+
     def post_incident_event(self, s: Session, ev: IncidentEvent) -> None:
         inc = s.get(Incident, ev.incident_id)
         if inc is None:
             raise InvalidMessage(f"incident {ev.incident_id} does not exist")
-        icon = ":rotating_light:" if ev.event == "opened" else ":white_check_mark:"
+        icon = {"opened": ":rotating_light:", "reopened": ":repeat:"}.get(ev.event, ":white_check_mark:")
         text = f"{icon} Incident {ev.event}: {incident_line(inc)}"
         self.client.chat_postMessage(channel=self.settings.slack_incident_channel, text=text,
                                      blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
@@ -57,5 +79,6 @@ class Poster:
 
 async def run(rt: Runtime, stop: asyncio.Event) -> None:
     t = rt.settings.topics
-    await consume(rt.bus, rt.db, [t.drafts_ready, t.incident_events], f"{rt.settings.consumer_group}-bot",
+    await consume(rt.bus, rt.db, [t.drafts_ready, t.incident_events, t.similar_results],
+                  f"{rt.settings.consumer_group}-bot",
                   Poster(rt), t.dead_letters, rt.redactor.redact, stop)
