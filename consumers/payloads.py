@@ -25,16 +25,23 @@ def normalise_severity(value: str | None) -> str:
     return _SEVERITY_ALIASES.get((value or "").strip().lower(), "unknown")
 
 
+_EARLIEST, _LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def _aware(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    """UTC, and within a range where time arithmetic cannot overflow (year 9999 is a typo, not an event)."""
+    dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    if not _EARLIEST <= dt < _LATEST:
+        raise ValueError(f"time {dt.isoformat()} is out of range (1970 to 2200)")
+    return dt
 
 
 class AlertEvent(BaseModel):
     """One alert state change, whatever its source."""
 
-    fingerprint: str
-    name: str
-    service: str
+    fingerprint: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    service: str = Field(min_length=1, max_length=200)
     severity: str
     status: Literal["firing", "acknowledged", "resolved"]
     summary: str
@@ -124,15 +131,20 @@ def parse_alerts(data: Any) -> list[AlertEvent]:
 
     if not isinstance(data, dict):
         raise InvalidMessage("alert message must be a JSON object")
-    if is_pagerduty(data):
-        return parse_pagerduty(data)
-    if "alerts" in data:
-        events = _validate(AlertmanagerWebhook, data).events()
-        if "orgId" in data:
-            for ev in events:
-                ev.source = "grafana"
-        return events
-    return _validate(GenericAlert, data).events()
+    try:
+        if is_pagerduty(data):
+            return parse_pagerduty(data)
+        if "alerts" in data:
+            events = _validate(AlertmanagerWebhook, data).events()
+            if "orgId" in data:
+                for ev in events:
+                    ev.source = "grafana"
+            return events
+        return _validate(GenericAlert, data).events()
+    except ValidationError as exc:  # a mapped field broke a limit, e.g. a 5,000-character alert name
+        raise InvalidMessage(f"invalid alert: {_problems(exc)}") from None
+    except ValueError as exc:  # e.g. an endsAt that is not a time
+        raise InvalidMessage(f"invalid alert: {exc}") from None
 
 
 # --- Logs: one JSON object per message ---------------------------------------------------------------
@@ -190,9 +202,8 @@ class TicketIn(BaseModel):
 
     def requester_text(self) -> str:
         r = self.requester
-        if isinstance(r, str):
-            return r
-        return f"{r.name} <{r.email}>" if r.email else r.name
+        text = r if isinstance(r, str) else (f"{r.name} <{r.email}>" if r.email else r.name)
+        return text[:300]
 
 
 def parse_ticket(data: Any) -> TicketIn:
@@ -204,10 +215,12 @@ def parse_ticket(data: Any) -> TicketIn:
     return _validate(TicketIn, data)
 
 
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()[:5])
+
+
 def _validate(model: type[BaseModel], data: Any):
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or model.__name__}: {e['msg']}" for e in exc.errors()[:5])
-        raise InvalidMessage(f"invalid {model.__name__}: {problems}") from None
+        raise InvalidMessage(f"invalid {model.__name__}: {_problems(exc)}") from None

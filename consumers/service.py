@@ -3,6 +3,7 @@ caller's transaction and queues its follow-up messages in the outbox of that sam
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime, timedelta
 
@@ -86,7 +87,10 @@ class Ingest:
                 return ev.name
             return ev.labels.get(label, "")
 
-        return "/".join(value(label) for label in self.settings.incident_group_by.split(","))
+        key = "/".join(value(label) for label in self.settings.incident_group_by.split(","))
+        if len(key) > 300:  # the column's size: keep it unique with a digest of the whole key
+            key = key[:280] + "#" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        return key
 
     def _open_incident_for(self, s: Session, ev: AlertEvent) -> Incident:
         key = self.group_key(ev)
@@ -107,7 +111,7 @@ class Ingest:
                            f"incident:{closed.id}")
             events.incident_reopened(s, self.settings, closed)
             return closed
-        incident = Incident(title=f"{ev.name} on {ev.service}", group_key=key, service=ev.service,
+        incident = Incident(title=f"{ev.name} on {ev.service}"[:300], group_key=key, service=ev.service,
                             severity=ev.severity, status="open", opened_at=ev.starts_at)
         s.add(incident)
         s.flush()

@@ -60,7 +60,8 @@ class PagerDutyWebhook(BaseModel):
             severity = "sev2" if inc.urgency == "high" else "sev4"
         by = f" by {ev.agent.summary}" if ev.agent and ev.agent.summary else ""
         return [AlertEvent(
-            fingerprint=f"pagerduty:{inc.id}", name=inc.title[:200], service=inc.service.summary or "unknown",
+            fingerprint=f"pagerduty:{inc.id}"[:200], name=inc.title[:200],
+            service=(inc.service.summary or "unknown")[:200],
             severity=severity, status=status, summary=f"PagerDuty incident #{inc.number or inc.id}: {inc.title}{by}",
             labels={"pagerduty_incident": inc.id, "event_type": ev.event_type},
             starts_at=_aware(inc.created_at), ends_at=_aware(ev.occurred_at) if status == "resolved" else None,
