@@ -76,7 +76,10 @@ def webhook_router(settings: Settings, bus: Bus) -> APIRouter:
         receive.__name__ = f"webhook_{name}"
         return receive
 
+    body = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
     for name, (topic_attr, validate) in RECEIVERS.items():
         router.add_api_route(f"/{name}", receiver(name, topic_attr, validate), methods=["POST"], status_code=202,
-                             summary=f"Receive a {name} webhook and produce it to the {topic_attr} topic")
+                             summary=f"Receive a {name} webhook and produce it to the {topic_attr} topic",
+                             openapi_extra=body, responses={400: {"description": "the body is invalid; why"},
+                                                            413: {"description": "the body is over 5 MiB"}})
     return router
