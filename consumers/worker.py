@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consumers.payloads import parse_alerts, parse_log, parse_ticket
@@ -13,6 +14,7 @@ from consumers.service import Ingest
 from consumers.textlogs import parse_text_log
 from opsdraft.bus import BatchHandler, InvalidMessage, Message, consume
 from opsdraft.events import IncidentCommand
+from opsdraft.metrics import OPEN_INCIDENTS
 from opsdraft.models import Incident, utcnow
 from opsdraft.privacy import sealer
 from opsdraft.runtime import Runtime
@@ -88,7 +90,9 @@ async def close_quiet_incidents(rt: Runtime, ingest: Ingest, stop: asyncio.Event
         try:
             def _close():
                 with rt.db.session() as s:
-                    return ingest.close_quiet_incidents(s, utcnow())
+                    closed = ingest.close_quiet_incidents(s, utcnow())
+                    OPEN_INCIDENTS.set(s.scalar(select(func.count(Incident.id)).where(Incident.status == "open")))
+                    return closed
 
             closed = await asyncio.to_thread(_close)
             if closed:

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from opsdraft.db import Database
-from opsdraft.metrics import CONSUMED, DEAD_LETTERS
+from opsdraft.metrics import CONSUMED, DEAD_LETTERS, FAILURES, PROCESSING_SECONDS
 from opsdraft.models import ConsumedMessage, Outbox, utcnow
 
 log = logging.getLogger(__name__)
@@ -340,10 +340,11 @@ async def _handle_batch(bus: Bus, db: Database, msgs: list[Message], handler: Ba
             items.append((msg, handler.parse(msg)))
         except InvalidMessage as exc:
             dead.append((msg, str(exc)))
-    delay = 0.5
+    delay, started = 0.5, time.perf_counter()
     while items:
         try:
             applied = await asyncio.to_thread(_apply_batch, db, items, handler)
+            PROCESSING_SECONDS.labels(items[0][0].topic).observe(time.perf_counter() - started)
             for topic, n in Counter(m.topic for m, _ in items).items():
                 CONSUMED.labels(topic, "applied").inc(applied[topic])
                 CONSUMED.labels(topic, "duplicate").inc(n - applied[topic])
@@ -351,6 +352,7 @@ async def _handle_batch(bus: Bus, db: Database, msgs: list[Message], handler: Ba
         except OperationalError:
             if stop.is_set():
                 raise
+            FAILURES.labels(items[0][0].topic, "database").inc()
             log.warning("database unavailable applying a batch of %d; retrying in %.1fs", len(items), delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30)
@@ -376,6 +378,7 @@ async def _handle_one(bus: Bus, db: Database, msg: Message, handler: Handler, dl
             # Database unavailable: commit nothing, keep this message, back off and try again.
             if stop.is_set():
                 raise
+            FAILURES.labels(msg.topic, "database").inc()
             log.warning("database unavailable applying %s[%d]@%d; retrying in %.1fs",
                         msg.topic, msg.partition, msg.offset, delay)
             await asyncio.sleep(delay)
@@ -383,6 +386,7 @@ async def _handle_one(bus: Bus, db: Database, msg: Message, handler: Handler, dl
             continue
         except Exception as exc:  # e.g. Slack refused a post: retry a little, then park it where it can be seen
             failures += 1
+            FAILURES.labels(msg.topic, type(exc).__name__).inc()
             log.warning("applying %s[%d]@%d failed (%d/%d): %r", msg.topic, msg.partition, msg.offset,
                         failures, max_failures, exc)
             if failures < max_failures and not stop.is_set():

@@ -107,8 +107,8 @@ def incident_closed(s: Session, settings: Settings, incident: Incident, actor: s
     _queue(s, settings.topics.incident_events,
            IncidentEvent(event="closed", incident_id=incident.id, actor=actor), key)
     request_draft(s, settings, DraftRequest(
-        request_id=f"postmortem:incident:{incident.id}:closed:{incident.closed_at.isoformat()}", kind="postmortem", subject_type="incident",
-        subject_id=incident.id, requested_by=actor))
+        request_id=f"postmortem:incident:{incident.id}:closed:{incident.closed_at.isoformat()}",
+        kind="postmortem", subject_type="incident", subject_id=incident.id, requested_by=actor))
     _queue(s, settings.topics.index_updates, IndexUpdate(kind="incident", id=incident.id), key)
 
 

@@ -1,6 +1,6 @@
 """Prometheus metrics, served at GET /metrics."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 CONSUMED = Counter("opsdraft_messages_consumed_total", "Kafka messages consumed", ["topic", "outcome"])
 DEAD_LETTERS = Counter("opsdraft_dead_letters_total", "Messages sent to the dead-letter topic", ["source_topic"])
@@ -10,3 +10,8 @@ DRAFT_SECONDS = Histogram("opsdraft_draft_seconds", "Time to make a draft", ["ki
                           buckets=(0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600))
 SLACK_ACTIONS = Counter("opsdraft_slack_actions_total", "Slack commands and actions handled", ["action"])
 WEBHOOKS = Counter("opsdraft_webhooks_total", "Webhook requests", ["source", "outcome"])
+FAILURES = Counter("opsdraft_message_failures_total", "Failed attempts to apply a message (retried)",
+                   ["topic", "reason"])
+PROCESSING_SECONDS = Histogram("opsdraft_processing_seconds", "Time to apply one fetched batch of messages",
+                               ["topic"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+OPEN_INCIDENTS = Gauge("opsdraft_open_incidents", "Incidents open now")

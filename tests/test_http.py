@@ -70,6 +70,9 @@ async def test_health_and_metrics(api):
     await client.post("/webhooks/alertmanager", content=b"{}")
     metrics = (await client.get("/metrics")).text
     assert 'opsdraft_webhooks_total{outcome="rejected",source="alertmanager"}' in metrics
+    for family in ("opsdraft_messages_consumed_total", "opsdraft_dead_letters_total", "opsdraft_open_incidents",
+                   "opsdraft_message_failures_total", "opsdraft_processing_seconds", "opsdraft_draft_seconds"):
+        assert f"# TYPE {family}" in metrics
 
 
 async def test_slack_endpoint_absent_without_bot(api):
