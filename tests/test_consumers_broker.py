@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -165,3 +166,39 @@ async def test_plain_text_logs_are_parsed_or_dead_lettered(rt):
     assert [tuple(r) for r in rows] == [("checkout", "ERROR", "disk almost full on /var"),
                                         ("checkout", "WARNING", "slow query 2300ms")]
     assert "known shape" in dead["reason"]
+
+
+async def test_two_consumers_in_one_group_share_the_work_once(rt):
+    """Two consumer instances in one group split the partitions; every message is applied exactly once."""
+    from consumers.worker import Dispatcher
+
+    t = rt.settings.topics
+    for i in range(600):
+        await rt.bus.producer.send(t.logs, json.dumps({
+            "timestamp": f"2026-11-20T14:{i // 60:02d}:{i % 60:02d}Z", "service": f"svc{i % 6}", "level": "INFO",
+            "message": f"line {i}"}).encode(), key=f"svc{i % 6}".encode())
+    await rt.bus.producer.flush()
+    seen: list[set[int]] = [set(), set()]
+
+    class Recording(Dispatcher):
+        def __init__(self, n):
+            super().__init__(rt)
+            self.n = n
+
+        def parse(self, msg):
+            seen[self.n].add(msg.partition)
+            return super().parse(msg)
+
+    stop = asyncio.Event()
+    group = f"{rt.settings.consumer_group}-shared"
+    tasks = [asyncio.create_task(consume(rt.bus, rt.db, [t.logs], group, Recording(n), t.dead_letters,
+                                         rt.redactor.redact, stop)) for n in (0, 1)]
+    try:
+        await until(lambda: count(rt.db, LogEvent.id) >= 600, timeout=60)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    with rt.db.session() as s:
+        messages = s.scalars(select(LogEvent.message)).all()
+    assert len(messages) == 600 and len(set(messages)) == 600
+    assert seen[0] and seen[1]  # both instances got partitions
