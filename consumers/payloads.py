@@ -210,8 +210,11 @@ def parse_ticket(data: Any) -> TicketIn:
     """The generic ticket, or a Zendesk- or Freshdesk-style webhook body."""
     from consumers.vendors import parse_vendor_ticket
 
-    if isinstance(data, dict) and (vendor := parse_vendor_ticket(data)):
-        return vendor
+    try:
+        if isinstance(data, dict) and (vendor := parse_vendor_ticket(data)):
+            return vendor
+    except ValidationError as exc:  # the mapped ticket broke a limit, e.g. a created_at in year 1
+        raise InvalidMessage(f"invalid ticket: {_problems(exc)}") from None
     return _validate(TicketIn, data)
 
 

@@ -106,6 +106,7 @@ class Ingest:
         ).order_by(Incident.id.desc()).limit(1))
         if closed:  # a flapping alert re-fired shortly after close: the same incident, not a new one
             closed.status, closed.closed_at = "open", None
+            s.info.pop("open_incidents", None)
             INCIDENTS.labels("reopened").inc()
             self._timeline(s, closed, ev.starts_at, "reopened", f"Incident reopened: {ev.name} fired again",
                            f"incident:{closed.id}")
@@ -115,6 +116,7 @@ class Ingest:
                             severity=ev.severity, status="open", opened_at=ev.starts_at)
         s.add(incident)
         s.flush()
+        s.info.pop("open_incidents", None)
         INCIDENTS.labels("opened").inc()
         self._timeline(s, incident, ev.starts_at, "opened", f"Incident opened: {incident.title}",
                        f"incident:{incident.id}")
@@ -140,6 +142,7 @@ class Ingest:
                             severity=severity, status="open", opened_at=at)
         s.add(incident)
         s.flush()
+        s.info.pop("open_incidents", None)
         incident.title = self.scoped(s, f"incident:{incident.id}").text(title.strip())[:300]
         INCIDENTS.labels("opened").inc()
         self._timeline(s, incident, at, "opened", f"Incident declared by {actor}: {incident.title}", f"slack:{actor}")
@@ -151,6 +154,7 @@ class Ingest:
         if incident.status != "open":
             return False
         incident.status, incident.closed_at = "closed", at
+        s.info.pop("open_incidents", None)
         incident.close_note = self.scoped(s, f"incident:{incident.id}").text(note) if note else None
         self._timeline(s, incident, at, "closed", f"Incident closed by {actor}" + (f": {note}" if note else ""),
                        f"incident:{incident.id}")
@@ -167,19 +171,27 @@ class Ingest:
 
     # --- logs -----------------------------------------------------------------------------------------
 
+    def _open_incidents(self, s: Session, service: str) -> list[Incident]:
+        """A service's open incidents, newest first; cached for the transaction (a batch holds many logs of
+        one service) until an incident opens, closes or reopens in it."""
+        cache = s.info.setdefault("open_incidents", {})
+        if service not in cache:
+            with s.no_autoflush:
+                cache[service] = list(s.scalars(select(Incident).where(
+                    Incident.service == service, Incident.status == "open").order_by(Incident.id.desc())))
+        return cache[service]
+
     def apply_log(self, s: Session, line: LogLine) -> None:
-        incident = s.scalar(select(Incident).where(
-            Incident.service == line.service, Incident.status == "open",
-            Incident.opened_at <= line.timestamp + timedelta(seconds=LOG_LOOKBACK_S),
-        ).order_by(Incident.id.desc()).limit(1))
+        latest = line.timestamp + timedelta(seconds=LOG_LOOKBACK_S)
+        incident = next((i for i in self._open_incidents(s, line.service) if i.opened_at <= latest), None)
         scope = f"incident:{incident.id}" if incident else f"log:{line.service}"
         red = self.scoped(s, scope)
         event = LogEvent(at=line.timestamp, service=line.service, level=line.level,
                          message=red.text(line.message), attributes=red.value(line.attributes),
                          incident_id=incident.id if incident else None)
         s.add(event)
-        s.flush()
         if incident and line.level in LOG_TIMELINE_LEVELS:
+            s.flush()  # the timeline entry cites the log by id
             self._timeline(s, incident, line.timestamp, "log",
                            f"{line.level} {line.service}: {event.message}", f"log:{event.id}")
 
