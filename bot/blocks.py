@@ -35,7 +35,11 @@ def _section(text: str) -> dict[str, Any]:
 
 
 def _context(*parts: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": p[:2000]} for p in parts if p]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(p, 2000)} for p in parts if p]}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
@@ -51,12 +55,18 @@ def draft_blocks(d: Draft) -> list[dict[str, Any]]:
         {"type": "header", "text": {"type": "plain_text", "text": f"{label} draft #{d.id} (v{d.version})"[:150]}},
         _context(f"*Status:* {d.status}", f"*Model:* {d.model}", f"*For:* {d.subject_type} {d.subject_id}"),
     ]
-    for note in d.notes or []:
-        blocks.append(_context(f":warning: {note}"))
+    if d.notes:  # one block (a context holds up to 10 elements) so the body keeps its 40 sections
+        blocks.append(_context(*(f":warning: {n}" for n in d.notes[:10])))
+    claims = d.unsupported_claims or []
+    if claims:
+        listed = "; ".join(f"“{c}”" for c in claims)
+        n = len(claims)
+        blocks.append(_context(f":mag: {n} claim{'s' if n != 1 else ''} not found in the sources: {listed}"))
     body = chunk_text(d.body)
     if len(body) > MAX_BODY_SECTIONS:
         body = body[:MAX_BODY_SECTIONS]
-        body[-1] += f"\n… (truncated; full text: `opsdraft drafts show {d.id}`)"
+        note = f"\n… (truncated; full text: `opsdraft drafts show {d.id}`)"
+        body[-1] = body[-1][:SECTION_LIMIT - len(note)] + note
     blocks += [_section(c) for c in body]
     if d.sources:
         blocks.append(_context("*Sources:* " + ", ".join(f"`{s}`" for s in d.sources[:20])))
@@ -67,6 +77,7 @@ def draft_blocks(d: Draft) -> list[dict[str, Any]]:
             _button("Approve", "draft_approve", v, "primary"),
             _button("Edit", "draft_edit", v),
             _button("Reject", "draft_reject", v, "danger"),
+            _button("Regenerate", "draft_regenerate", v),
         ]})
     else:
         who = f" by <@{d.decided_by}>" if d.decided_by else ""
@@ -79,12 +90,43 @@ def draft_fallback_text(d: Draft) -> str:
     return f"{KIND_LABEL.get(d.kind, d.kind)} draft #{d.id} v{d.version} ({d.status})"
 
 
+PUBLISH_SECTIONS = 45
+
+
+def fits_one_message(d: Draft) -> bool:
+    return len(chunk_text(d.body)) <= PUBLISH_SECTIONS
+
+
 def published_blocks(d: Draft) -> list[dict[str, Any]]:
+    """The final text in full, or (over the block limit) its start, with the whole attached as Markdown."""
     label = KIND_LABEL.get(d.kind, d.kind)
     blocks = [{"type": "header", "text": {"type": "plain_text", "text": f"{label} (final) — {d.title}"[:150]}}]
-    blocks += [_section(c) for c in chunk_text(d.body)[:45]]
+    chunks = chunk_text(d.body)
+    if len(chunks) <= PUBLISH_SECTIONS:
+        blocks += [_section(c) for c in chunks]
+    else:
+        blocks += [_section(c) for c in chunks[:3]]
+        blocks.append(_context(f":page_facing_up: {len(d.body):,} characters: the full text is attached in the "
+                               f"thread as `{markdown_filename(d)}`."))
     blocks.append(_context(f"Approved by <@{d.decided_by}>" if d.decided_by else "Approved"))
     return blocks
+
+
+def markdown_filename(d: Draft) -> str:
+    return f"{d.kind}-{d.subject_type}-{d.subject_id}-v{d.version}.md"
+
+
+def draft_markdown(d: Draft) -> str:
+    """The exportable form of a draft: the same Markdown `opsdraft drafts show` prints, plus its sources."""
+    state = "final" if d.status in {"approved", "published"} else d.status
+    lines = [f"# {d.title}", "", f"_{d.kind} v{d.version} · {state} · {d.model}_", ""]
+    lines += [f"> {n}" for n in d.notes or []]
+    lines += ["", d.body.rstrip(), ""]
+    if d.sources:
+        lines += ["## Sources", "", *(f"- `{s}`" for s in d.sources), ""]
+    if d.decided_by:
+        lines.append(f"Approved by {d.decided_by}" + (f" at {d.decided_at:%Y-%m-%d %H:%M UTC}" if d.decided_at else ""))
+    return "\n".join(lines) + "\n"
 
 
 def incident_line(i: Incident) -> str:
@@ -104,6 +146,23 @@ def edit_modal(d: Draft) -> dict[str, Any]:
             "element": {"type": "plain_text_input", "action_id": "body_input", "multiline": True,
                         "initial_value": d.body[:3000], "max_length": 3000},
         }],
+    }
+
+
+def regenerate_modal(d: Draft) -> dict[str, Any]:
+    return {
+        "type": "modal", "callback_id": "draft_regenerate_submit", "private_metadata": str(d.id),
+        "title": {"type": "plain_text", "text": f"Regenerate #{d.id}"[:24]},
+        "submit": {"type": "plain_text", "text": "Regenerate"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            _context(f"v{d.version} will be superseded now; v{d.version + 1} is drafted and posted for approval."),
+            {"type": "input", "block_id": "instructions", "optional": True,
+             "label": {"type": "plain_text", "text": "Instructions for the new version (optional)"},
+             "element": {"type": "plain_text_input", "action_id": "instructions_input", "multiline": True,
+                         "max_length": 1000, "placeholder": {"type": "plain_text",
+                                                              "text": "e.g. shorter; mention the rollback"}}},
+        ],
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
@@ -11,14 +12,17 @@ from sqlalchemy.orm import Session
 from bot.blocks import incident_line
 from opsdraft import events
 from opsdraft.bus import add_outbox
-from opsdraft.events import DraftRequest, IncidentCommand
+from opsdraft.events import DraftRequest, IncidentCommand, SimilarRequest
 from opsdraft.models import Incident, Ticket, TimelineEntry
 from opsdraft.settings import Settings
 
 INCIDENT_USAGE = (
-    "Usage: `/incident list` · `/incident status <id>` · `/incident timeline <id>` · "
-    "`/incident postmortem <id>` · `/incident close <id> [note]`"
+    "Usage: `/incident declare <title> [sev1-4]` · `/incident list` · `/incident status <id>` · "
+    "`/incident timeline <id>` · `/incident postmortem <id>` · `/incident similar <id>` · "
+    "`/incident close <id> [note]`"
 )
+DECLARE_USAGE = "Usage: `/incident declare <title> [sev1|sev2|sev3|sev4]`, e.g. `/incident declare Checkout 500s sev2`"
+SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
 TICKET_USAGE = "Usage: `/ticket suggest <ticket id>`"
 
 
@@ -40,11 +44,29 @@ def parse_incident(text: str) -> Parsed:
     verb = parts[0].lower()
     if verb == "list":
         return Parsed("list")
-    if verb not in {"status", "timeline", "postmortem", "close"}:
+    if verb == "declare":
+        return _parse_declare(text.strip()[len(parts[0]):].strip())
+    if verb not in {"status", "timeline", "postmortem", "similar", "close"}:
         raise UsageError(f"Unknown subcommand `{verb}`. {INCIDENT_USAGE}")
     if len(parts) < 2 or not re.fullmatch(r"#?\d{1,9}", parts[1]):
         raise UsageError(f"`/incident {verb}` needs an incident number. {INCIDENT_USAGE}")
     return Parsed(verb, parts[1].lstrip("#"), parts[2] if len(parts) > 2 else "")
+
+
+def _parse_declare(rest: str) -> Parsed:
+    """`declare <title> [sevN]`: the severity is an optional last word; it defaults to sev3."""
+    words = rest.split()
+    severity = "sev3"
+    if words and words[-1].lower() in SEVERITIES:
+        severity = words.pop().lower()
+    elif words and re.fullmatch(r"(?i)sev\d+", words[-1]):
+        raise UsageError(f"Severity must be sev1, sev2, sev3 or sev4, not `{words[-1]}`. {DECLARE_USAGE}")
+    title = " ".join(words)
+    if len(title) < 3:
+        raise UsageError(f"`/incident declare` needs a title. {DECLARE_USAGE}")
+    if len(title) > 300:
+        raise UsageError(f"The title is {len(title)} characters; keep it under 300. {DECLARE_USAGE}")
+    return Parsed("declare", severity, title)
 
 
 def parse_ticket(text: str) -> Parsed:
@@ -61,7 +83,16 @@ def _incident(s: Session, ident: str) -> Incident:
     return inc
 
 
-def run_incident(s: Session, settings: Settings, p: Parsed, user: str) -> str:
+def run_incident(s: Session, settings: Settings, p: Parsed, user: str, redact=lambda t: t, response_url: str = "",
+                 channel: str = "") -> str:
+    """`redact` cleans free text (a declared title) before it is queued: the outbox is stored too."""
+    if p.verb == "declare":
+        title = redact(p.rest)
+        add_outbox(s, settings.topics.incident_commands,
+                   IncidentCommand(action="declare", actor=user, title=title, severity=p.target).model_dump(),
+                   key=f"declare:{uuid.uuid4().hex}")
+        return (f"Declaring incident “{title}” ({p.target}); it will be announced in "
+                f"<#{settings.slack_incident_channel}>. Close it with `/incident close <id>` when it is over.")
     if p.verb == "list":
         rows = list(s.scalars(select(Incident).order_by(Incident.status.desc(), Incident.id.desc()).limit(20)))
         return "\n".join(incident_line(i) for i in rows) if rows else "No incidents yet."
@@ -76,6 +107,11 @@ def run_incident(s: Session, settings: Settings, p: Parsed, user: str) -> str:
                    IncidentCommand(action="close", incident_id=inc.id, actor=user, note=p.rest).model_dump(),
                    key=f"incident:{inc.id}")
         return f"Closing incident #{inc.id}; its postmortem draft will follow here for approval."
+    if p.verb == "similar":
+        add_outbox(s, settings.topics.similar_requests, SimilarRequest(
+            incident_id=inc.id, requested_by=user, response_url=response_url, channel=channel).model_dump(),
+            key=f"incident:{inc.id}")
+        return f"Searching past incidents like #{inc.id}…"
     kind = "timeline" if p.verb == "timeline" else "postmortem"
     events.request_draft(s, settings, DraftRequest(kind=kind, subject_type="incident", subject_id=inc.id,
                                                    requested_by=user))

@@ -92,5 +92,19 @@ def edit(s: Session, settings: Settings, draft_id: int, user: str, body: str) ->
     return new
 
 
+def regenerate(s: Session, settings: Settings, draft_id: int, user: str, instructions: str) -> Draft:
+    """Supersede the draft now and ask the summarizer for its next version. Superseding at once (rather
+    than when the new version arrives) means nobody approves text a reviewer has just asked to replace, and
+    the conditional UPDATE makes a double submit queue one request; the summarizer always answers (with a
+    deterministic draft if the model fails), so the successor does arrive."""
+    old = _decide(s, draft_id, user, "superseded")
+    s.add(Approval(draft_id=old.id, user_id=user, decision="regenerated", reason=instructions or None))
+    audit(s, user, "draft.regenerate_requested", "draft", old.id, version=old.version, instructions=instructions)
+    events.request_draft(s, settings, events.DraftRequest(
+        request_id=f"regenerate:{old.id}", kind=old.kind, subject_type=old.subject_type, subject_id=old.subject_id,
+        requested_by=user, instructions=instructions, parent_draft_id=old.id))
+    return old
+
+
 def latest_drafts(s: Session, limit: int = 20) -> list[Draft]:
     return list(s.scalars(select(Draft).order_by(Draft.id.desc()).limit(limit)))

@@ -68,6 +68,10 @@ async def run_roles(rt: Runtime, roles: set[str], stop: asyncio.Event, slack_cli
         from bot import worker as bot
 
         jobs.append(bot.run(rt, stop))
+        if rt.settings.slack_app_token:
+            from bot import socket_mode
+
+            jobs.append(socket_mode.run(rt, stop, slack_client))
     if "http" in roles:
         jobs.append(serve_http(rt, "bot" in roles, stop, slack_client))
     tasks = [asyncio.create_task(j) for j in jobs]

@@ -309,6 +309,8 @@ class FakeSlack:
         self.views: dict[str, dict] = {}
         self.channels: dict[str, dict] = {}
         self.users: dict[str, dict] = {}
+        self.usergroups: dict[str, list[str]] = {}
+        self.files: dict[str, dict] = {}  # id -> {name, title, length, content, channel, thread_ts, completed}
         self._messages: list[dict] = []
         self._lock = threading.RLock()
         self._ts_counter = 0
@@ -414,6 +416,10 @@ class FakeSlack:
         with self._lock:
             self.users[user_id] = {"id": user_id, "name": name, "real_name": real_name or name, **extra}
 
+    def add_usergroup(self, group_id: str, users: list[str]) -> None:
+        with self._lock:
+            self.usergroups[group_id] = list(users)
+
     def _match(self, predicate: Callable[[dict], bool], start: int) -> dict | None:
         with self._lock:
             snapshot = list(self.calls[start:])
@@ -467,6 +473,22 @@ class FakeSlack:
         async def api(method: str, request: Request) -> Response:
             args = await _parse_args(request)
             return self._handle(method, args, request.headers.get("authorization"))
+
+        @app.post("/upload/{file_id}")
+        async def upload(file_id: str, request: Request) -> Response:
+            """Step 2 of files.uploadV2: the bytes, POSTed to the URL files.getUploadURLExternal gave."""
+            raw = await request.body()
+            if "multipart" in request.headers.get("content-type", ""):
+                form = await request.form()
+                part = next((v for v in form.values() if not isinstance(v, str)), None)
+                raw = await part.read() if part is not None else b""
+            with self._lock:
+                f = self.files.get(file_id)
+                if f is None or f["completed"]:
+                    return PlainTextResponse("invalid upload url", status_code=404)
+                f["content"] = raw
+            self._record("files.upload", {"file_id": file_id, "bytes": len(raw)}, "OK - 200")
+            return PlainTextResponse(f"OK - {len(raw)}")
 
         @app.post("/response_url/{key}")
         async def response_url(key: str, request: Request) -> Response:
@@ -854,7 +876,63 @@ def _users_info(fake: FakeSlack, args: dict) -> dict:
     }
 
 
+def _usergroups_users_list(fake: FakeSlack, args: dict) -> dict:
+    group = args.get("usergroup")
+    if not group:
+        raise _SlackError("invalid_arguments", response_metadata={"messages": ["missing required field: usergroup"]})
+    if group not in fake.usergroups:
+        raise _SlackError("no_such_subteam")
+    return {"users": list(fake.usergroups[group])}
+
+
+MAX_FILE_BYTES = 1024 * 1024 * 1024
+
+
+def _files_get_upload_url_external(fake: FakeSlack, args: dict) -> dict:
+    name, length = args.get("filename"), str(args.get("length") or "")
+    if not name or not length.isdigit():
+        raise _SlackError("invalid_arguments", response_metadata={"messages": ["filename and length are required"]})
+    if int(length) > MAX_FILE_BYTES:
+        raise _SlackError("file_too_large")
+    file_id = f"F{len(fake.files) + 1:08d}"
+    fake.files[file_id] = {"id": file_id, "name": name, "title": name, "length": int(length), "content": None,
+                           "channel": None, "thread_ts": None, "completed": False}
+    return {"upload_url": f"{fake.root_url}upload/{file_id}", "file_id": file_id}
+
+
+def _files_complete_upload_external(fake: FakeSlack, args: dict) -> dict:
+    try:
+        items = json.loads(args["files"]) if isinstance(args.get("files"), str) else args.get("files")
+    except ValueError:
+        items = None
+    if not isinstance(items, list) or not items:
+        raise _SlackError("invalid_arguments", response_metadata={"messages": ["files must be a JSON array"]})
+    channel = args.get("channel_id") or None
+    if channel is not None and not _channel_ok(channel):
+        raise _SlackError("channel_not_found")
+    thread_ts = args.get("thread_ts") or None
+    if thread_ts and not fake._find(channel or "", thread_ts):
+        raise _SlackError("invalid_thread_ts")
+    out = []
+    for item in items:
+        f = fake.files.get(item.get("id"))
+        if f is None or f["completed"]:
+            raise _SlackError("file_not_found")
+        if f["content"] is None or len(f["content"]) != f["length"]:
+            raise _SlackError("file_upload_size_mismatch" if f["content"] is not None else "file_not_uploaded")
+        f.update(completed=True, title=item.get("title") or f["name"], channel=channel, thread_ts=thread_ts)
+        out.append({"id": f["id"], "name": f["name"], "title": f["title"], "size": f["length"],
+                    "channels": [channel] if channel else []})
+    if channel:
+        m = fake._new_message(channel, args.get("initial_comment") or "", None, thread_ts)
+        m["files"] = [o["id"] for o in out]
+    return {"files": out}
+
+
 _HANDLERS: dict[str, Callable[[FakeSlack, dict], dict]] = {
+    "usergroups.users.list": _usergroups_users_list,
+    "files.getUploadURLExternal": _files_get_upload_url_external,
+    "files.completeUploadExternal": _files_complete_upload_external,
     "auth.test": _auth_test,
     "chat.postMessage": _chat_post_message,
     "chat.update": _chat_update,

@@ -30,8 +30,13 @@ def fake():
 
 @pytest.fixture
 def env(database, make_settings, redactor, fake):
-    settings = make_settings(slack_api_url=fake.base_url, slack_bot_token="xoxb-test",
-                             slack_signing_secret=SECRET, slack_approvers=APPROVER)
+    yield from bot_env(database, make_settings, redactor, fake)
+
+
+def bot_env(database, make_settings, redactor, fake, **overrides):
+    """The bot's HTTP app over a database holding an incident, a ticket and one posted draft for each."""
+    settings = make_settings(**{"slack_api_url": fake.base_url, "slack_bot_token": "xoxb-test",
+                                "slack_signing_secret": SECRET, "slack_approvers": APPROVER, **overrides})
     rt = Runtime(settings=settings, db=database, bus=None, redactor=redactor)
     from bot.app import build_app
 
