@@ -260,20 +260,32 @@ Redact = Callable[[str], str]
 Seal = Callable[[bytes], str]  # encrypts a message so only holders of the key can read (and replay) it
 
 
-def _apply(db: Database, msg: Message, handler: Handler) -> bool:
+def _seen(db: Database, msg: Message) -> bool:
+    with db.session() as s:
+        return s.scalar(select(ConsumedMessage.id).where(
+            ConsumedMessage.topic == msg.topic, ConsumedMessage.digest == msg.digest)) is not None
+
+
+def _apply(db: Database, msg: Message, handler: Handler, attempts: int = 3) -> bool:
     """Apply one message in one transaction; False if it was applied before."""
-    try:
-        with db.session() as s:
-            seen = s.scalar(select(ConsumedMessage.id).where(
-                ConsumedMessage.topic == msg.topic, ConsumedMessage.digest == msg.digest))
-            if seen:
+    for attempt in range(attempts):
+        try:
+            with db.session() as s:
+                if s.scalar(select(ConsumedMessage.id).where(
+                        ConsumedMessage.topic == msg.topic, ConsumedMessage.digest == msg.digest)):
+                    return False
+                handler(s, msg)
+                s.add(ConsumedMessage(topic=msg.topic, digest=msg.digest, partition=msg.partition,
+                                      offset=msg.offset))
+            return True
+        except IntegrityError:
+            # Either a concurrent consumer applied this very message first (then we are done), or it wrote a
+            # row ours collides with (a placeholder of the same incident, say): then try again on top of it.
+            if _seen(db, msg):
                 return False
-            handler(s, msg)
-            s.add(ConsumedMessage(topic=msg.topic, digest=msg.digest, partition=msg.partition, offset=msg.offset))
-        return True
-    except IntegrityError:
-        # A concurrent consumer applied the same event first; its transaction won, ours rolled back.
-        return False
+            if attempt == attempts - 1:
+                raise
+    return False
 
 
 class BatchHandler(ABC):
