@@ -52,6 +52,8 @@ def approve(s: Session, settings: Settings, draft_id: int, user: str) -> Draft:
         add_outbox(s, settings.topics.ticket_replies, {
             "ticket_id": ticket.external_id, "draft_id": d.id, "version": d.version, "body": d.body,
             "sources": d.sources, "approved_by": user, "approved_at": d.decided_at.isoformat(),
+            # The relay puts the customer's name back from this scope's sealed placeholders as it publishes.
+            "scope": f"ticket:{ticket.external_id}",
         }, key=ticket.external_id)
         ticket.status = "answered"
         events.ticket_resolved(s, settings, ticket)

@@ -33,7 +33,8 @@ class Ingest:
         # One per scope and transaction: a batch of a thousand log lines loads an incident's placeholders once.
         cache = s.info.setdefault("scoped_redactors", {})
         if scope not in cache:
-            cache[scope] = ScopedRedactor(s, self.redactor, self.key, scope)
+            # A ticket's originals are kept sealed: an approved reply may greet the customer by name.
+            cache[scope] = ScopedRedactor(s, self.redactor, self.key, scope, seal=scope.startswith("ticket:"))
         return cache[scope]
 
     # --- alerts ---------------------------------------------------------------------------------------
@@ -55,7 +56,7 @@ class Ingest:
             return  # Alertmanager repeats firing alerts on every group interval: a duplicate.
         incident = self._open_incident_for(s, ev)
         red = self.scoped(s, f"incident:{incident.id}")
-        text, labels = red.text(ev.summary), red.value(ev.labels)
+        text, labels = red.text(ev.summary, source="alerts"), red.value(ev.labels, source="alerts")
         if alert is None:
             alert = Alert(fingerprint=ev.fingerprint, source=ev.source, starts_at=ev.starts_at)
             s.add(alert)
@@ -187,7 +188,8 @@ class Ingest:
         scope = f"incident:{incident.id}" if incident else f"log:{line.service}"
         red = self.scoped(s, scope)
         event = LogEvent(at=line.timestamp, service=line.service, level=line.level,
-                         message=red.text(line.message), attributes=red.value(line.attributes),
+                         message=red.text(line.message, source="logs"),
+                         attributes=red.value(line.attributes, source="logs"),
                          incident_id=incident.id if incident else None)
         s.add(event)
         if incident and line.level in LOG_TIMELINE_LEVELS:
@@ -199,8 +201,9 @@ class Ingest:
 
     def apply_ticket(self, s: Session, t: TicketIn) -> None:
         red = self.scoped(s, f"ticket:{t.id}")
-        fields = dict(subject=red.text(t.subject), body=red.text(t.body), requester=red.text(t.requester_text()),
-                      tags=red.value(t.tags), created_at=t.created_at)
+        fields = dict(subject=red.text(t.subject, source="tickets"), body=red.text(t.body, source="tickets"),
+                      requester=red.text(t.requester_text(), source="tickets"),
+                      tags=red.value(t.tags, source="tickets"), created_at=t.created_at)
         ticket = s.scalar(select(Ticket).where(Ticket.external_id == t.id))
         if ticket is None:
             ticket = Ticket(external_id=t.id, **fields)
@@ -211,7 +214,8 @@ class Ingest:
             for k, v in fields.items():
                 setattr(ticket, k, v)
         if t.comment:
-            ticket.comments = [*ticket.comments, {"at": utcnow().isoformat(), "text": red.text(t.comment)}]
+            ticket.comments = [*ticket.comments, {"at": utcnow().isoformat(),
+                                                  "text": red.text(t.comment, source="tickets")}]
         if t.status == "closed" and ticket.status != "closed":
             ticket.status = "closed"  # solved in the helpdesk: index it as a resolved ticket
             events.ticket_resolved(s, self.settings, ticket)

@@ -189,13 +189,17 @@ def add_outbox(session: Session, topic: str, payload: dict[str, Any], key: str |
     session.add(Outbox(topic=topic, key=key, payload=payload))
 
 
-async def relay_outbox(db: Database, bus: Bus, stop: asyncio.Event, interval: float = 0.2) -> None:
-    """Produce unsent outbox rows, then mark them sent. At-least-once: every consumer is idempotent."""
+async def relay_outbox(db: Database, bus: Bus, stop: asyncio.Event, interval: float = 0.2,
+                       transform: Callable[[str, dict], dict] | None = None) -> None:
+    """Produce unsent outbox rows, then mark them sent. At-least-once: every consumer is idempotent.
+    `transform` may change a payload on its way out (it is never written back)."""
     next_purge = time.monotonic() + 60
     while not stop.is_set():
         try:
             rows = await asyncio.to_thread(_unsent, db)
             for row_id, topic, key, payload in rows:
+                if transform:
+                    payload = await asyncio.to_thread(transform, topic, payload)
                 await bus.send(topic, payload, key=key)
                 await asyncio.to_thread(_mark_sent, db, row_id)
             if time.monotonic() >= next_purge:

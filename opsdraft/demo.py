@@ -68,7 +68,10 @@ def run_demo(console: Console, model: str | None = None, keep: bool = False) -> 
     overrides = dict(data_dir=data_dir, database_url="", kafka_bootstrap_servers="", slack_api_url=fake.base_url,
                      slack_bot_token="xoxb-opsdraft-demo", slack_signing_secret="demo-signing-secret",
                      slack_approvers=APPROVER, http_host="127.0.0.1", http_port=_free_port(),
-                     incident_quiet_period_s=2)
+                     incident_quiet_period_s=2,
+                     # In production an approved reply greets the customer by name (restored as it is published);
+                     # the demo keeps it off so that nothing it prints or stores holds the sample's personal data.
+                     redaction_restore_names=False)
     if model:
         overrides["model"] = model
     settings = load_settings(**overrides)

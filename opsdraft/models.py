@@ -158,6 +158,8 @@ class Placeholder(Base):
     scope: Mapped[str] = mapped_column(String(100), index=True)
     digest: Mapped[str] = mapped_column(String(64))
     placeholder: Mapped[str] = mapped_column(String(60))
+    # For ticket scopes only: the original, Fernet-encrypted, restored only when an approved reply is published.
+    sealed: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class ConsumedMessage(Base):

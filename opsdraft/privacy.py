@@ -58,13 +58,14 @@ class ScopedRedactor:
         self.map = PlaceholderMap(key, {r.digest: r.placeholder for r in rows}, Sealer(key) if seal else None)
         self._saved: set[str] = set()
 
-    def text(self, value: str) -> str:
-        out = self.redactor.redact(value, self.map, self.source)
+    def text(self, value: str, source: str | None = None) -> str:
+        """`source` (logs|alerts|tickets) overrides the scope's: an incident scope holds both alerts and logs."""
+        out = self.redactor.redact(value, self.map, source or self.source)
         self._flush()
         return out
 
-    def value(self, value: Any) -> Any:
-        out = self.redactor.redact_value(value, self.map, self.source)
+    def value(self, value: Any, source: str | None = None) -> Any:
+        out = self.redactor.redact_value(value, self.map, source or self.source)
         self._flush()
         return out
 
@@ -77,7 +78,8 @@ class ScopedRedactor:
     def _flush(self) -> None:
         for digest, placeholder in self.map.new_entries.items():
             if digest not in self._saved:
-                self.session.add(Placeholder(scope=self.scope, digest=digest, placeholder=placeholder))
+                self.session.add(Placeholder(scope=self.scope, digest=digest, placeholder=placeholder,
+                                             sealed=self.map.new_sealed.get(digest)))
                 self._saved.add(digest)
 
 
@@ -86,6 +88,21 @@ def restore_for_publish(text: str, key: bytes, sealed: dict[str, str],
     """The approved text with originals put back, only for `entities` (by default names alone): call it only
     on the text handed to Slack/the ticket system at publish, never on anything stored, prompted or logged."""
     return restore(text, Sealer(key).open_all(sealed), entities)
+
+
+def publish_transform(settings: Settings, db):
+    """For the outbox relay: an approved ticket reply gets the customer's name back just before it is produced
+    to ticket-replies (the stored reply, the outbox row and everything else keep the placeholder)."""
+
+    def transform(topic: str, payload: dict) -> dict:
+        if topic != settings.topics.ticket_replies or not settings.redaction_restore_names or "scope" not in payload:
+            return payload
+        with db.session() as s:
+            sealed = {p.placeholder: p.sealed for p in s.scalars(select(Placeholder).where(
+                Placeholder.scope == payload["scope"], Placeholder.sealed.is_not(None)))}
+        return payload | {"body": restore_for_publish(payload["body"], settings.redaction_key_bytes(), sealed)}
+
+    return transform
 
 
 def _fernet(settings: Settings):

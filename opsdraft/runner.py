@@ -12,7 +12,7 @@ import uvicorn
 
 from opsdraft.bus import Bus, EmbeddedBroker, ensure_topics, relay_outbox
 from opsdraft.db import Database, migrate
-from opsdraft.privacy import get_redactor
+from opsdraft.privacy import get_redactor, publish_transform
 from opsdraft.runtime import Runtime
 from opsdraft.settings import ROLE_NAMES as ROLES
 from opsdraft.settings import Settings
@@ -54,7 +54,7 @@ async def run_roles(rt: Runtime, roles: set[str], stop: asyncio.Event, slack_cli
     unknown = roles - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles {sorted(unknown)}; choose from {', '.join(ROLES)}")
-    jobs = [relay_outbox(rt.db, rt.bus, stop)]
+    jobs = [relay_outbox(rt.db, rt.bus, stop, transform=publish_transform(rt.settings, rt.db))]
     # Imported lazily: a process that runs only the bot never loads torch or the model.
     if "consumers" in roles:
         from consumers import worker as consumers

@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     # "alertname" the alert's name.
     incident_group_by: str = Field(default="service,alertname", pattern=r"^[A-Za-z_][\w]*(,[A-Za-z_][\w]*)*$")
     incident_reopen_window_s: float = Field(default=900.0, ge=0)  # a re-fire this soon after close reopens
+    # Put the customer's real name back into an approved ticket reply as it is published to ticket-replies.
+    redaction_restore_names: bool = True
     log_level: str = "INFO"
 
     @field_validator("slack_api_url")

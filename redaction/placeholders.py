@@ -7,6 +7,8 @@ import hmac
 import ipaddress
 import re
 
+from redaction.vault import Sealer
+
 _PLACEHOLDER = re.compile(r"<([A-Z_]+)_(\d+)>")
 
 
@@ -34,10 +36,13 @@ class PlaceholderMap:
     persisted without ever holding the raw value.
     """
 
-    def __init__(self, key: bytes, existing: dict[str, str] | None = None):
+    def __init__(self, key: bytes, existing: dict[str, str] | None = None, sealer: Sealer | None = None):
         if not key:
             raise ValueError("PlaceholderMap needs a non-empty key")
         self._key = key
+        # With a sealer, each new placeholder's original is kept encrypted (new_sealed) for restore() at publish.
+        self._sealer = sealer
+        self._sealed: dict[str, str] = {}
         self._entries: dict[str, str] = dict(existing or {})
         self._new: dict[str, str] = {}
         self._counters: dict[str, int] = {}
@@ -57,6 +62,8 @@ class PlaceholderMap:
             n = self._counters.get(entity_type, 0) + 1
             self._counters[entity_type] = n
             found = self._entries[d] = self._new[d] = f"<{entity_type}_{n}>"
+            if self._sealer is not None:
+                self._sealed[d] = self._sealer.seal(value)
         return found
 
     @property
@@ -66,3 +73,8 @@ class PlaceholderMap:
     @property
     def new_entries(self) -> dict[str, str]:
         return dict(self._new)
+
+    @property
+    def new_sealed(self) -> dict[str, str]:
+        """digest -> Fernet token of the original, for the placeholders this map created."""
+        return dict(self._sealed)

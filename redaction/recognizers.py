@@ -62,6 +62,16 @@ def _luhn_card(value: str, _m: re.Match[str]) -> bool:
     s = "".join(map(str, digits))
     if not re.match(r"4|5[1-5]|2[2-7]|3[47]|3[068]|35|6(?:011|5|4[4-9]|2)", s):
         return False
+    return _luhn(digits)
+
+
+def _card_in_context(value: str, _m: re.Match[str]) -> bool:
+    # After "card"/"cc" any issuer counts (JCB 1800.., Maestro 12 digits); Luhn still has to hold.
+    digits = [int(c) for c in value if c.isdigit()]
+    return 12 <= len(digits) <= 19 and len(set(digits)) > 1 and _luhn(digits)
+
+
+def _luhn(digits: list[int]) -> bool:
     total = 0
     for i, d in enumerate(reversed(digits)):
         if i % 2:
@@ -129,7 +139,8 @@ def _kv(keys: str) -> re.Pattern[str]:
 
 
 def _secretish(value: str, m: re.Match[str]) -> bool:
-    return _real_secret_value(value, m) and not re.fullmatch(r"[A-Za-z][a-z]*", value)
+    # Not a plain word ("token: expired") nor a small counter ("session_id=0" in Kafka client logs).
+    return _real_secret_value(value, m) and not re.fullmatch(r"[A-Za-z][a-z]*|\d{1,5}", value)
 
 
 SECRET_RULES: list[Rule] = [
@@ -151,7 +162,7 @@ SECRET_RULES: list[Rule] = [
         r"(?i)\b(?:password|passwd|identified\s+by)\s+(?P<q>[\"'])(?P<v>[^\"'\n]+)(?P=q)"), 0.95, "v",
          _real_secret_value),
     # Prose: "my password is hunter2-Secret!".
-    Rule("SECRET", re.compile(r"(?i)\b(?:password|passwd|passcode|pwd|pin)\s+(?:is|was)\s+(?P<v>[^\s\"']+)"),
+    Rule("SECRET", re.compile(r"(?i)\b(?:password|passwd|passcode|pwd|pin)\s+(?:is|was)\s+(?P<v>[^\s\"'\\]+)"),
          0.95, "v", _prose_secret),
     Rule("SECRET", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), 1.0),
     Rule("SECRET", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})\b"), 1.0),
@@ -175,6 +186,14 @@ PII_RULES: list[Rule] = [
     Rule("CREDIT_CARD", re.compile(
         r"(?<![\w-])(?:\d{4}([ -]?)\d{4}\1\d{4}\1\d{4}|3[47]\d{2}([ -]?)\d{6}\2\d{5}"
         r"|\d{13,19})(?![\w-])"), 0.95, 0, _luhn_card),
+    Rule("CREDIT_CARD", re.compile(
+        r"(?i)\b(?:card|cc|credit card|debit card)(?:\s+(?:number|no\.?|num|#))?\s*[:#]?\s*"
+        r"(?P<v>\d(?:[ -]?\d){11,18})(?![\w-])"), 0.9, "v", _card_in_context),
+    # National formats ("06-82237745", "(07700) 553419") only after a word that says it is a phone number.
+    Rule("PHONE", re.compile(
+        r"(?i)\b(?:phone|tel|telephone|mobile|cell|fax|desk|whatsapp|sms|call (?:me )?(?:on|at)|reach me (?:on|at))"
+        r"\b[^\S\n]*(?:no\.?|number)?[^\S\n]*[:#-]?[^\S\n]*(?P<v>\+?\(?\d[\d ().-]{5,18}\d)(?![\w-]|\.\d)"), 0.75, "v",
+         _intl_phone),
     Rule("PHONE", re.compile(r"(?<![\w+])\+[1-9]\d{0,3}(?:[ .-]?\(?\d{1,5}\)?){1,5}(?!\w|[.:-]\d)"), 0.75, 0,
          _intl_phone),
     Rule("PHONE", re.compile(
@@ -193,15 +212,31 @@ PII_RULES: list[Rule] = [
 ]
 
 # Cheap name heuristics (both modes): "Name: Jane Doe", "Hi Jane,", "Thanks,\nJane Doe".
-_NAME = r"[A-Z][a-z]+(?:[-'][A-Z][a-z]+)?(?:[ \t]+[A-Z][a-z]+(?:[-'][A-Z][a-z]+)?){0,2}"
+# Keys (in text, JSON or dicts) whose value is a person's name: "name": "Ada Lovelace", requester=Ada Lovelace.
+NAME_KEYS = (r"(?:(?:full|first|last|display|customer|user|requester|contact|real)[_ -]?)?name|requester|reporter"
+             r"|assignee|author|customer|contact|caller|reported by|requested by|submitted by")
+_U, _L = "A-ZÀ-ÖØ-Þ\u0100-\u017e", "a-zß-öø-ÿ\u0100-\u017f"
+_NAME = rf"[{_U}][{_L}]+(?:[-'][{_U}][{_L}]+)?(?:[ \t]+[{_U}][{_L}]+(?:[-'][{_U}][{_L}]+)?){{0,2}}"
 NAME_RULES: list[Rule] = [
     Rule("PERSON", re.compile(
-        rf"(?i:\b(?:name|full name|customer|contact|reported by|requested by|submitted by|caller)"
-        rf"[ \t]*[:=-][ \t]*)(?P<v>{_NAME})\b(?![\w.-])"), 0.7, "v"),
+        rf"(?i:\b(?:{NAME_KEYS})[\"']?[ \t]*[:=-][ \t]*[\"']?)(?P<v>{_NAME})\b(?![\w.-])"), 0.7, "v"),
+    # Ops conventions that put a person next: Slack mentions, paging, hand-offs ("escalated to Ada Lovelace").
+    Rule("PERSON", re.compile(
+        rf"(?:(?<![\w.])@|(?i:\b(?:cc|ping|on-?call|assigned to|assignee|escalated to|escalating to|called|"
+        rf"spoke (?:with|to)|comment by|handled by|owner)\b)[ \t]*:?[ \t]+)(?P<v>{_NAME})\b(?![\w.-])"), 0.7, "v"),
     Rule("PERSON", re.compile(rf"\b(?:Hi|Hello|Hey|Dear)[ \t]+(?P<v>{_NAME})\s*[,!:\n]"), 0.7, "v"),
     Rule("PERSON", re.compile(
-        rf"\b(?:Thanks|Thank you|Regards|Best regards|Kind regards|Best|Cheers|Sincerely),?[ \t]*\n?[ \t]*"
-        rf"(?P<v>{_NAME})[ \t]*(?:$|\n|\r)", re.M), 0.7, "v"),
+        # Also inside JSON strings (and JSON in JSON), where the line break is written "\\n" or "\\\\n".
+        rf"(?:\b|(?<=\\n))(?:Thanks|Thank you|Regards|Best regards|Kind regards|Best|Cheers|Sincerely),?"
+        rf"[ \t]*(?:\n|\\+n)?[ \t]*"
+        rf"(?P<v>{_NAME})[ \t]*(?:$|\n|\r|\\+[nr]|\\*\")", re.M), 0.7, "v"),
+    # RFC 5322 display names: From: Ada Lovelace <ada@example.com>, "Ada Lovelace" <ada@...>.
+    Rule("PERSON", re.compile(rf"(?<![\w.-])\"?(?P<v>{_NAME})\"?[ \t]*<[^<>@\s]+@[^<>\s]+>"), 0.7, "v"),
+    # A whole value that is just a name (requester, assignee fields): NER needs context that a bare value lacks.
+    Rule("PERSON", re.compile(rf"\A[ \t]*(?P<v>{_NAME})[ \t]*\Z"), 0.5, "v",
+         lambda v, _m: len(v.split()) >= 2),
+    # Self-introductions: "Hi, I am Ada Lovelace", "my name is Ada".
+    Rule("PERSON", re.compile(rf"(?i:\b(?:i am|i'm|my name is|this is)[ \t]+)(?P<v>{_NAME})\b(?![\w.-])"), 0.7, "v"),
 ]
 
 

