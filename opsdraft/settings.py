@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -118,10 +119,12 @@ class Settings(BaseSettings):
     @field_validator("model")
     @classmethod
     def _model(cls, v: str) -> str:
-        if v in BUILTIN_MODELS or Path(v).expanduser().exists():
+        if v in BUILTIN_MODELS or Path(v).expanduser().exists() or v.startswith(("http://", "https://")):
             return v
-        raise ValueError(f"must be one of {', '.join(BUILTIN_MODELS)}, a .gguf file or a local model directory "
-                         f"(no such file: {v})")
+        if re.fullmatch(r"[\w.-]+/[\w.-]+", v):  # a Hugging Face id, taken from the local cache only
+            return v
+        raise ValueError(f"must be one of {', '.join(BUILTIN_MODELS)}, a .gguf file, a local model directory, "
+                         f"a Hugging Face id in the local cache or an OpenAI-compatible URL (not found: {v})")
 
     @field_validator("log_level")
     @classmethod

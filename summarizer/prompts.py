@@ -21,3 +21,49 @@ TICKET_SYSTEM = (
 )
 
 UNSUPPORTED = "To be completed by the incident owner."
+
+# Postmortem layout. Fields: $id $title $model_note $summary $impact $timeline $root_cause $trigger $resolution
+# $detection $action_items $lessons $sources. A copy with sections renamed, reordered or dropped can be set with
+# OPSDRAFT_POSTMORTEM_TEMPLATE=/path/to/template.md; the checker still runs on whatever the template shows.
+POSTMORTEM_TEMPLATE = """# Postmortem: incident #$id — $title
+
+$model_note## Summary
+
+$summary
+
+## Impact
+
+$impact
+
+## Timeline
+
+$timeline
+
+## Root cause
+
+$root_cause
+
+## Trigger
+
+$trigger
+
+## Resolution
+
+$resolution
+
+## Detection
+
+$detection
+
+## Action items
+
+$action_items
+
+## Lessons learned
+
+$lessons
+
+## Sources
+
+$sources
+"""

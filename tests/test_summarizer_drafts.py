@@ -202,3 +202,18 @@ def test_tidy_prose_drops_loops_and_cut_off_text():
         tidy_prose("We refund it. We refund it. Sorry.\n\nThanks.\n\n3.") == "We refund it. Sorry.\n\nThanks."
     )
     assert tidy_prose("Done.\n\nI") == "Done."
+
+
+def test_postmortem_template_from_argument_and_env(tmp_path, monkeypatch):
+    facts = _facts()
+    custom = "# PM $id\n\n## What happened\n\n$timeline\n\n## Owners\n\n$action_items\n\n## Refs\n\n$sources\n"
+    draft = build_postmortem(facts, [], None, template=custom)
+    assert re.findall(r"^## (.+)$", draft.body, flags=re.M) == ["What happened", "Owners", "Refs"]
+    assert draft.body.startswith("# PM 12\n") and "[alert:5] HighErrorRate firing" in draft.body
+    assert draft.unsupported_claims == []
+    path = tmp_path / "pm.md"
+    path.write_text("# $title\n\n## Root cause\n\n$root_cause\n")
+    monkeypatch.setenv("OPSDRAFT_POSTMORTEM_TEMPLATE", str(path))
+    assert build_postmortem(facts, [], None).body == (
+        "# Checkout 5xx after deploy\n\n## Root cause\n\nTo be completed by the incident owner.\n"
+    )

@@ -162,3 +162,25 @@ def test_runbooks_retrievable(tmp_path, embedder):
     top = index.search("5xx errors spiked right after the deploy", k=3)
     assert any(h.key.startswith("runbook:high-error-rate.md") for h in top)
     shutil.rmtree(tmp_path)
+
+
+def test_large_index_switches_to_ivf_and_stays_incremental(tmp_path, embedder, monkeypatch):
+    import summarizer.index as index_module
+
+    monkeypatch.setattr(index_module, "IVF_THRESHOLD", 40)
+    monkeypatch.setattr(index_module, "IVF_NPROBE", 64)  # all lists: exact on this tiny index
+    services = [f"svc{i:02d}" for i in range(48)]
+    docs = [Doc(f"incident:{100 + i}", f"Incident {i}", f"{s} ran out of memory on node-{i}", "incident")
+            for i, s in enumerate(services)]
+    index = VectorIndex(tmp_path, embedder)
+    index.upsert(docs[:30])
+    assert not isinstance(index.index, faiss.IndexIVF)
+    index.upsert(docs[30:] + _docs())
+    assert isinstance(index.index, faiss.IndexIVF) and len(index) == 52
+    assert index.search("no space left on device", k=1)[0].key == "runbook:disk-full.md#mitigation"
+    index.upsert([Doc("incident:107", "Incident 7", "TLS handshake failures at the edge", "incident")])
+    assert len(index) == 52 and sorted(index.keys()) == sorted({d.key for d in docs + _docs()})
+    index.save()
+    again = VectorIndex(tmp_path, embedder)
+    assert isinstance(again.index, faiss.IndexIVF) and len(again) == 52 and len(again.keys()) == 52
+    assert again.search("TLS handshake failures", k=1, kinds={"incident"})[0].key == "incident:107"
