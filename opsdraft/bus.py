@@ -37,7 +37,8 @@ class InvalidMessage(Exception):
     """The message cannot be applied as it is: it goes to the dead-letter topic with this reason."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port free on loopback right now (for the embedded broker, the demo and tests)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -48,7 +49,7 @@ class EmbeddedBroker:
 
     def __init__(self, port: int | None = None, storage: str = "memory://tansu/", address_file: Path | None = None,
                  env: dict[str, str] | None = None):
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.storage = storage
         self.env = env  # e.g. AWS_ENDPOINT and credentials for s3:// storage
         self.address_file = address_file  # lets `opsdraft replay` find this broker

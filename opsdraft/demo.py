@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import func, select
 
-from opsdraft.bus import read_topic
+from opsdraft.bus import free_port, read_topic
 from opsdraft.models import Alert, Draft, Incident, LogEvent, Ticket
 from opsdraft.slackfake import FakeSlack, render_message
 from opsdraft.slacksign import block_action_body, post_signed, slash_command_body
@@ -33,11 +33,6 @@ SAMPLE_SECRETS = [
 ]
 APPROVER = "U0DEMOAPPROVER"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class SlackWatcher:
@@ -67,7 +62,7 @@ def run_demo(console: Console, model: str | None = None, keep: bool = False) -> 
     fake = FakeSlack(token="xoxb-opsdraft-demo").start()
     overrides = dict(data_dir=data_dir, database_url="", kafka_bootstrap_servers="", slack_api_url=fake.base_url,
                      slack_bot_token="xoxb-opsdraft-demo", slack_signing_secret="demo-signing-secret",
-                     slack_approvers=APPROVER, http_host="127.0.0.1", http_port=_free_port(),
+                     slack_approvers=APPROVER, http_host="127.0.0.1", http_port=free_port(),
                      incident_quiet_period_s=2,
                      # In production an approved reply greets the customer by name (restored as it is published);
                      # the demo keeps it off so that nothing it prints or stores holds the sample's personal data.

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,18 +16,13 @@ import pytest
 from sqlalchemy import func, select
 
 from consumers.worker import run as run_consumers
-from opsdraft.bus import Bus, EmbeddedBroker, ensure_topics
+from opsdraft.bus import Bus, EmbeddedBroker, ensure_topics, free_port
 from opsdraft.models import ConsumedMessage, LogEvent
 from opsdraft.runtime import Runtime
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 N = 3000
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -38,7 +32,7 @@ def s3():
     moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
     if not moto:
         pytest.skip("moto_server is not installed (the dev extra installs moto[server])")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([moto, "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
     env = {"AWS_ENDPOINT": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",

@@ -13,7 +13,6 @@ import json
 import logging
 import random
 import secrets
-import socket
 import string
 import time
 
@@ -22,7 +21,7 @@ import pytest
 from sqlalchemy import select
 
 import summarizer.worker
-from opsdraft.bus import read_topic
+from opsdraft.bus import free_port, read_topic
 from opsdraft.models import Base, Draft, Incident
 from opsdraft.privacy import install_log_redaction
 from opsdraft.runner import run_roles, runtime
@@ -99,11 +98,6 @@ async def _until(check, what, timeout=240):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def prompts(monkeypatch):
@@ -143,7 +137,7 @@ async def test_canaries_never_leak(kafka_bootstrap, db_url, database, make_setti
                                  model_cache_dir=tmp_path_factory.mktemp("models"), model_max_new_tokens=24,
                                  slack_api_url=fake.base_url, slack_bot_token="xoxb-canary",
                                  slack_signing_secret="canary-secret", slack_approvers=APPROVER,
-                                 http_port=_free_port(), incident_quiet_period_s=0.5)
+                                 http_port=free_port(), incident_quiet_period_s=0.5)
         from opsdraft.bus import ensure_topics
 
         await ensure_topics(kafka_bootstrap, settings.topics.all())

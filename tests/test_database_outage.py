@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -18,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from consumers.worker import run as run_consumers
-from opsdraft.bus import Bus, ensure_topics
+from opsdraft.bus import Bus, ensure_topics, free_port
 from opsdraft.db import Database, migrate
 from opsdraft.models import ConsumedMessage, LogEvent
 from opsdraft.runtime import Runtime
@@ -28,18 +27,13 @@ pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.slow]
 N = 2000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def private_postgres():
     if not shutil.which("pg_createcluster") or not os.path.isdir("/usr/lib/postgresql"):
         pytest.skip("Debian's postgresql-common (pg_createcluster) is not installed")
     version = sorted(os.listdir("/usr/lib/postgresql"))[-1]
-    name, port = f"opsdraft_{uuid.uuid4().hex[:8]}", _free_port()
+    name, port = f"opsdraft_{uuid.uuid4().hex[:8]}", free_port()
     ctl = ["pg_ctlcluster", "--skip-systemctl-redirect", version, name]
     made = subprocess.run(["pg_createcluster", version, name, "-p", str(port), "--start", "--", "--auth=trust"],
                           capture_output=True, text=True)

@@ -12,7 +12,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from opsdraft.bus import read_topic
+from opsdraft.bus import free_port, read_topic
 from opsdraft.models import AuditLog, Draft, Incident
 from opsdraft.runner import run_roles, runtime
 from opsdraft.slackfake import FakeSlack
@@ -29,11 +29,6 @@ def _alert(status, ends="0001-01-01T00:00:00Z"):
         "annotations": {"summary": "HTTP 503 on checkout v2.3.1 after deploy"},
         "startsAt": "2026-11-20T14:02:10Z", "endsAt": ends, "fingerprint": "e2e-fp"}]}
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _until(check, what, timeout=240):
@@ -60,7 +55,7 @@ async def test_alerts_to_approved_postmortem_and_reply(kafka_bootstrap, db_url, 
                                  model_cache_dir=model_cache, model_max_new_tokens=24,
                                  slack_api_url=fake.base_url, slack_bot_token="xoxb-e2e",
                                  slack_signing_secret="e2e-secret", slack_approvers=APPROVER,
-                                 http_port=_free_port(), incident_quiet_period_s=0.5)
+                                 http_port=free_port(), incident_quiet_period_s=0.5)
         from opsdraft.bus import ensure_topics
 
         await ensure_topics(kafka_bootstrap, settings.topics.all())
