@@ -230,8 +230,10 @@ NAME_RULES: list[Rule] = [
         rf"(?:\b|(?<=\\n))(?:Thanks|Thank you|Regards|Best regards|Kind regards|Best|Cheers|Sincerely),?"
         rf"[ \t]*(?:\n|\\+n)?[ \t]*"
         rf"(?P<v>{_NAME})[ \t]*(?:$|\n|\r|\\+[nr]|\\*\")", re.M), 0.7, "v"),
-    # RFC 5322 display names: From: Ada Lovelace <ada@example.com>, "Ada Lovelace" <ada@...>.
-    Rule("PERSON", re.compile(rf"(?<![\w.-])\"?(?P<v>{_NAME})\"?[ \t]*<[^<>@\s]+@[^<>\s]+>"), 0.7, "v"),
+    # RFC 5322 display names: From: Ada Lovelace <ada@example.com>, "Ada Lovelace" <ada@...>, and the log habit
+    # "started by Ada Lovelace (ada@example.com)".
+    Rule("PERSON", re.compile(rf"(?<![\w.-])\"?(?P<v>{_NAME})\"?[ \t]*(?:<[^<>@\s]+@[^<>\s]+>|\([^()@\s]+@[^()\s]+\))"),
+         0.7, "v"),
     # A whole value that is just a name (requester, assignee fields): NER needs context that a bare value lacks.
     Rule("PERSON", re.compile(rf"\A[ \t]*(?P<v>{_NAME})[ \t]*\Z"), 0.5, "v",
          lambda v, _m: len(v.split()) >= 2),

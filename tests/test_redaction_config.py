@@ -138,3 +138,11 @@ def test_redactor_meets_targets_on_logs_sample():
         caught, total = s["gold"].get(entity, [0, 0])
         assert caught == total, (entity, s["misses"][:3])
     assert s["damaged"] == 0, s["damages"][:3]
+
+
+def test_name_before_an_email_in_parentheses_in_logs():
+    """Logs run without NER by default; a name written "Ada Lovelace (ada@…)" must still go."""
+    from redaction import build_redactor
+
+    out = build_redactor("presidio").redact("rollback started by Sam Lee (sam.lee@shop.example)", None, "logs")
+    assert "Sam Lee" not in out and "sam.lee" not in out and out.startswith("rollback started by <PERSON_1>")
