@@ -8,13 +8,13 @@ import asyncio
 
 import pytest
 from sqlalchemy import select
-from test_end_to_end import _free_port, _listening, _until
 
-from opsdraft.bus import ensure_topics
+from opsdraft.bus import ensure_topics, free_port
 from opsdraft.models import AuditLog, Draft, Incident
 from opsdraft.runner import run_roles, runtime
 from opsdraft.slackfake import FakeSlack
 from opsdraft.slacksign import block_action_body, post_signed, slash_command_body, view_submission_body
+from tests.test_end_to_end import _listening, _until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 LEAD = "U0LEAD"
@@ -25,7 +25,7 @@ async def test_declare_close_regenerate_approve(kafka_bootstrap, db_url, databas
         settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap, database_url=db_url, model="none",
                                  slack_api_url=fake.base_url, slack_bot_token="xoxb-pipe",
                                  slack_signing_secret="pipe-secret", slack_approvers_postmortem=LEAD,
-                                 http_port=_free_port())
+                                 http_port=free_port())
         await ensure_topics(kafka_bootstrap, settings.topics.all())
         async with runtime(settings, kafka_bootstrap) as rt:
             stop = asyncio.Event()
