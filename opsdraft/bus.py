@@ -31,6 +31,11 @@ from opsdraft.metrics import CONSUMED, DEAD_LETTERS, FAILURES, PROCESSING_SECOND
 from opsdraft.models import ConsumedMessage, Outbox, utcnow
 
 log = logging.getLogger(__name__)
+# aiokafka logs every produced value at DEBUG, and an approved ticket reply is produced with the customer's name
+# restored: keep that logger at INFO or above so the name never reaches a log.
+_producer_log = logging.getLogger("aiokafka.producer.producer")
+if _producer_log.level < logging.INFO:
+    _producer_log.setLevel(logging.INFO)
 
 
 class InvalidMessage(Exception):
