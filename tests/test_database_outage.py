@@ -21,6 +21,7 @@ from opsdraft.bus import Bus, ensure_topics, free_port
 from opsdraft.db import Database, migrate
 from opsdraft.models import ConsumedMessage, LogEvent
 from opsdraft.runtime import Runtime
+from tests.conftest import unavailable
 from tests.test_consumers_broker import _committed
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.slow]
@@ -31,14 +32,14 @@ N = 2000
 @pytest.fixture
 def private_postgres():
     if not shutil.which("pg_createcluster") or not os.path.isdir("/usr/lib/postgresql"):
-        pytest.skip("Debian's postgresql-common (pg_createcluster) is not installed")
+        unavailable("pg_createcluster", "Debian's postgresql-common (pg_createcluster) is not installed")
     version = sorted(os.listdir("/usr/lib/postgresql"))[-1]
     name, port = f"opsdraft_{uuid.uuid4().hex[:8]}", free_port()
     ctl = ["pg_ctlcluster", "--skip-systemctl-redirect", version, name]
     made = subprocess.run(["pg_createcluster", version, name, "-p", str(port), "--start", "--", "--auth=trust"],
                           capture_output=True, text=True)
     if made.returncode != 0:
-        pytest.skip(f"could not make a private PostgreSQL cluster: {made.stderr.strip()[-300:]}")
+        unavailable("a private PostgreSQL cluster", made.stderr.strip()[-300:])
     try:
         yield (f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres",
                lambda: subprocess.run([*ctl, "stop", "-m", "immediate"], check=True),
