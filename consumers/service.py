@@ -6,9 +6,10 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, insert, or_, select
+from sqlalchemy.orm import Session, selectinload
 
 from consumers.payloads import SEVERITY_RANK, AlertEvent, LogLine, TicketIn
 from opsdraft import events
@@ -39,12 +40,47 @@ class Ingest:
 
     # --- alerts ---------------------------------------------------------------------------------------
 
+    def prefetch_alerts(self, s: Session, evs: list[AlertEvent]) -> None:
+        """Load what a batch of alerts needs in a few queries rather than several per alert: its alerts by
+        fingerprint (with their incidents and those incidents' alerts) and its group keys' incidents."""
+        self._load_alerts(s, [ev.fingerprint for ev in evs])
+        reopen_window = timedelta(seconds=self.settings.incident_reopen_window_s)
+        self._load_incidents(s, [self.group_key(ev) for ev in evs], min(ev.starts_at for ev in evs) - reopen_window)
+
+    def _load_alerts(self, s: Session, fingerprints: list[str]) -> None:
+        known = s.info.setdefault("alerts_by_fingerprint", {})
+        todo = list({fp for fp in fingerprints if fp not in known})
+        for i in range(0, len(todo), 500):
+            chunk = todo[i:i + 500]
+            known.update(dict.fromkeys(chunk))  # None: no such alert yet
+            for alert in s.scalars(select(Alert).where(Alert.fingerprint.in_(chunk)).options(
+                    selectinload(Alert.incident).selectinload(Incident.alerts))):
+                known[alert.fingerprint] = alert
+
+    def _alert(self, s: Session, fingerprint: str) -> Alert | None:
+        self._load_alerts(s, [fingerprint])
+        return s.info["alerts_by_fingerprint"][fingerprint]
+
+    def _load_incidents(self, s: Session, keys: list[str], closed_since: datetime) -> None:
+        """Per group key, newest first: its open incidents and those closed since `closed_since` (the ones a
+        re-fire may reopen). Kept in the session; incidents opened, closed or reopened in it stay listed."""
+        cache = s.info.setdefault("incidents_by_key", {})
+        todo = list({k for k in keys if k not in cache or cache[k][0] > closed_since})
+        for i in range(0, len(todo), 500):
+            chunk = todo[i:i + 500]
+            for k in chunk:
+                cache[k] = (closed_since, [])
+            for incident in s.scalars(select(Incident).where(
+                    Incident.group_key.in_(chunk), or_(Incident.status == "open", Incident.closed_at >= closed_since),
+            ).order_by(Incident.id.desc())):
+                cache[incident.group_key][1].append(incident)
+
     def apply_alert(self, s: Session, ev: AlertEvent) -> None:
-        alert = s.scalar(select(Alert).where(Alert.fingerprint == ev.fingerprint))
+        alert = self._alert(s, ev.fingerprint)
         if ev.status == "acknowledged" and alert is not None and alert.status == "firing":
             # Acknowledging changes nothing but the timeline: the alert still resolves when the resolve comes.
             self._timeline(s, alert.incident, utcnow(), "acknowledged", self.scoped(
-                s, f"incident:{alert.incident_id}").text(ev.summary), f"alert:{alert.id}")
+                s, f"incident:{alert.incident.id}").text(ev.summary), ("alert", alert))
         elif ev.status in ("firing", "acknowledged"):
             self._firing(s, ev, alert)
         elif alert is not None and alert.status == "firing":
@@ -60,25 +96,25 @@ class Ingest:
         if alert is None:
             alert = Alert(fingerprint=ev.fingerprint, source=ev.source, starts_at=ev.starts_at)
             s.add(alert)
+            s.info["alerts_by_fingerprint"][ev.fingerprint] = alert
         alert.incident, alert.name, alert.service = incident, ev.name, ev.service
         alert.severity, alert.status, alert.labels, alert.text = ev.severity, "firing", labels, text
         alert.starts_at, alert.ends_at = ev.starts_at, None
-        s.flush()
         incident.all_resolved_at = None
         if SEVERITY_RANK[ev.severity] < SEVERITY_RANK[incident.severity]:
             incident.severity = ev.severity
         self._timeline(s, incident, ev.starts_at, "alert_firing",
-                       f"{ev.name} firing on {ev.service} ({ev.severity}): {text}", f"alert:{alert.id}")
+                       f"{ev.name} firing on {ev.service} ({ev.severity}): {text}", ("alert", alert))
 
     def _resolved(self, s: Session, ev: AlertEvent, alert: Alert) -> None:
         at = ev.ends_at or utcnow()
         alert.status, alert.ends_at = "resolved", at
         incident = alert.incident
         self._timeline(s, incident, at, "alert_resolved", f"{alert.name} resolved on {alert.service}",
-                       f"alert:{alert.id}")
-        s.flush()
-        if incident.status == "open" and all(a.status == "resolved" for a in incident.alerts):
-            incident.all_resolved_at = max(a.ends_at for a in incident.alerts if a.ends_at)
+                       ("alert", alert))
+        with s.no_autoflush:
+            if incident.status == "open" and all(a.status == "resolved" for a in incident.alerts):
+                incident.all_resolved_at = max(a.ends_at for a in incident.alerts if a.ends_at)
 
     def group_key(self, ev: AlertEvent) -> str:
         def value(label: str) -> str:
@@ -96,15 +132,13 @@ class Ingest:
     def _open_incident_for(self, s: Session, ev: AlertEvent) -> Incident:
         key = self.group_key(ev)
         since = ev.starts_at - timedelta(seconds=self.settings.incident_group_window_s)
-        incident = s.scalar(select(Incident).where(
-            Incident.group_key == key, Incident.status == "open", Incident.opened_at >= since,
-        ).order_by(Incident.id.desc()).limit(1))
+        reopen_after = ev.starts_at - timedelta(seconds=self.settings.incident_reopen_window_s)
+        self._load_incidents(s, [key], reopen_after)
+        listed = s.info["incidents_by_key"][key][1]
+        incident = next((i for i in listed if i.status == "open" and i.opened_at >= since), None)
         if incident:
             return incident
-        reopen_after = ev.starts_at - timedelta(seconds=self.settings.incident_reopen_window_s)
-        closed = s.scalar(select(Incident).where(
-            Incident.group_key == key, Incident.status == "closed", Incident.closed_at >= reopen_after,
-        ).order_by(Incident.id.desc()).limit(1))
+        closed = next((i for i in listed if i.status == "closed" and i.closed_at >= reopen_after), None)
         if closed:  # a flapping alert re-fired shortly after close: the same incident, not a new one
             closed.status, closed.closed_at = "open", None
             s.info.pop("open_incidents", None)
@@ -117,6 +151,7 @@ class Ingest:
                             severity=ev.severity, status="open", opened_at=ev.starts_at)
         s.add(incident)
         s.flush()
+        listed.insert(0, incident)
         s.info.pop("open_incidents", None)
         INCIDENTS.labels("opened").inc()
         self._timeline(s, incident, ev.starts_at, "opened", f"Incident opened: {incident.title}",
@@ -183,19 +218,32 @@ class Ingest:
         return cache[service]
 
     def apply_log(self, s: Session, line: LogLine) -> None:
-        latest = line.timestamp + timedelta(seconds=LOG_LOOKBACK_S)
-        incident = next((i for i in self._open_incidents(s, line.service) if i.opened_at <= latest), None)
-        scope = f"incident:{incident.id}" if incident else f"log:{line.service}"
-        red = self.scoped(s, scope)
-        event = LogEvent(at=line.timestamp, service=line.service, level=line.level,
-                         message=red.text(line.message, source="logs"),
-                         attributes=red.value(line.attributes, source="logs"),
-                         incident_id=incident.id if incident else None)
-        s.add(event)
-        if incident and line.level in LOG_TIMELINE_LEVELS:
-            s.flush()  # the timeline entry cites the log by id
-            self._timeline(s, incident, line.timestamp, "log",
-                           f"{line.level} {line.service}: {event.message}", f"log:{event.id}")
+        self.apply_logs(s, [line])
+
+    def apply_logs(self, s: Session, lines: list[LogLine]) -> None:
+        """Log lines in bulk: redacted a scope at a time (one redactor pass, one look-up of stored placeholders)
+        and inserted in one statement; an incident's warnings and errors also go on its timeline."""
+        incidents: list[Incident | None] = []
+        scopes: dict[str, list[int]] = {}
+        for i, line in enumerate(lines):
+            latest = line.timestamp + timedelta(seconds=LOG_LOOKBACK_S)
+            incident = next((inc for inc in self._open_incidents(s, line.service) if inc.opened_at <= latest), None)
+            incidents.append(incident)
+            scopes.setdefault(f"incident:{incident.id}" if incident else f"log:{line.service}", []).append(i)
+        messages: list[str] = [""] * len(lines)
+        attributes: list[Any] = [None] * len(lines)
+        for scope, idx in scopes.items():
+            red = self.scoped(s, scope)
+            for i, text in zip(idx, red.texts([lines[i].message for i in idx], source="logs"), strict=True):
+                messages[i], attributes[i] = text, red.value(lines[i].attributes, source="logs")
+        ids = s.scalars(insert(LogEvent).returning(LogEvent.id, sort_by_parameter_order=True), [
+            dict(at=line.timestamp, service=line.service, level=line.level, message=messages[i],
+                 attributes=attributes[i], incident_id=incidents[i].id if incidents[i] else None)
+            for i, line in enumerate(lines)]).all()
+        for line, incident, message, log_id in zip(lines, incidents, messages, ids, strict=True):
+            if incident and line.level in LOG_TIMELINE_LEVELS:
+                self._timeline(s, incident, line.timestamp, "log", f"{line.level} {line.service}: {message}",
+                               f"log:{log_id}")
 
     # --- tickets --------------------------------------------------------------------------------------
 
@@ -223,5 +271,21 @@ class Ingest:
             ticket.status = "open"
 
     @staticmethod
-    def _timeline(s: Session, incident: Incident, at: datetime, kind: str, text: str, ref: str) -> None:
-        s.add(TimelineEntry(incident_id=incident.id, at=at, kind=kind, text=text, source_ref=ref))
+    def _timeline(s: Session, incident: Incident, at: datetime, kind: str, text: str,
+                  ref: str | tuple[str, Alert]) -> None:
+        """Timeline entries are written together just before the transaction commits: a new alert has no id
+        (for its "alert:ID" reference) until a flush, and one flush per batch is far cheaper than one per alert."""
+        if not s.info.get("timeline_hooked"):
+            s.info["timeline_hooked"] = True
+            event.listen(s, "before_commit", _write_timeline)
+        s.info.setdefault("timeline", []).append((incident, at, kind, text, ref))
+
+
+def _write_timeline(s: Session) -> None:
+    pending = s.info.pop("timeline", [])
+    if pending:
+        s.flush()
+        s.execute(insert(TimelineEntry), [
+            dict(incident_id=incident.id, at=at, kind=kind, text=text,
+                 source_ref=ref if isinstance(ref, str) else f"{ref[0]}:{ref[1].id}")
+            for incident, at, kind, text, ref in pending])

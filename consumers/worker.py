@@ -34,13 +34,31 @@ class Dispatcher(BatchHandler):
     def parse(self, msg: Message) -> tuple[str, Any]:
         return self.parsers[msg.topic](msg)
 
+    def apply_many(self, s: Session, parsed: list[tuple[str, Any]]) -> None:
+        """A batch: its alerts' rows are loaded up front, and each run of consecutive log lines is applied in
+        bulk; the order of everything else is kept."""
+        alerts = [ev for kind, value in parsed if kind == "alerts" for ev in value]
+        if alerts:
+            self.ingest.prefetch_alerts(s, alerts)
+        logs: list[Any] = []
+        for kind, value in parsed:
+            if kind == "log":
+                logs.append(value)
+                continue
+            if logs:
+                self.ingest.apply_logs(s, logs)
+                logs = []
+            self.apply(s, (kind, value))
+        if logs:
+            self.ingest.apply_logs(s, logs)
+
     def apply(self, s: Session, parsed: tuple[str, Any]) -> None:
         kind, value = parsed
         if kind == "alerts":
             for ev in value:
                 self.ingest.apply_alert(s, ev)
         elif kind == "log":
-            self.ingest.apply_log(s, value)
+            self.ingest.apply_logs(s, [value])
         elif kind == "ticket":
             self.ingest.apply_ticket(s, value)
         elif value.action == "declare":

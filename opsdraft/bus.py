@@ -22,7 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -300,7 +300,8 @@ def _apply(db: Database, msg: Message, handler: Handler, attempts: int = 3) -> b
 
 class BatchHandler(ABC):
     """A handler that can also apply many messages in one transaction: `parse` runs outside any
-    transaction (and may raise InvalidMessage), `apply` inside it. Calling it handles one message."""
+    transaction (and may raise InvalidMessage), `apply` inside it. Calling it handles one message.
+    `apply_many` may apply a batch faster than one `apply` after another, with the same outcome."""
 
     @abstractmethod
     def parse(self, msg: Message) -> Any: ...
@@ -308,8 +309,12 @@ class BatchHandler(ABC):
     @abstractmethod
     def apply(self, s: Session, parsed: Any) -> None: ...
 
+    def apply_many(self, s: Session, parsed: list[Any]) -> None:
+        for p in parsed:
+            self.apply(s, p)
+
     def __call__(self, s: Session, msg: Message) -> None:
-        self.apply(s, self.parse(msg))
+        self.apply_many(s, [self.parse(msg)])
 
 
 def _apply_batch(db: Database, items: list[tuple[Message, Any]], handler: BatchHandler) -> Counter[str]:
@@ -318,15 +323,16 @@ def _apply_batch(db: Database, items: list[tuple[Message, Any]], handler: BatchH
         digests = {m.digest for m, _ in items}
         seen = set(s.scalars(select(ConsumedMessage.digest).where(
             ConsumedMessage.topic.in_({m.topic for m, _ in items}), ConsumedMessage.digest.in_(digests))))
-        applied: Counter[str] = Counter()
+        new = []
         for msg, parsed in items:
-            if msg.digest in seen:
-                continue  # applied before, or earlier in this very batch
-            seen.add(msg.digest)
-            handler.apply(s, parsed)
-            s.add(ConsumedMessage(topic=msg.topic, digest=msg.digest, partition=msg.partition, offset=msg.offset))
-            applied[msg.topic] += 1
-        return applied
+            if msg.digest not in seen:  # else applied before, or earlier in this very batch
+                seen.add(msg.digest)
+                new.append((msg, parsed))
+        handler.apply_many(s, [parsed for _, parsed in new])
+        if new:  # one multi-row insert, outside the unit of work: nothing refers to these rows
+            s.execute(insert(ConsumedMessage), [dict(topic=m.topic, digest=m.digest, partition=m.partition,
+                                                     offset=m.offset, at=utcnow()) for m, _ in new])
+        return Counter(m.topic for m, _ in new)
 
 
 async def consume(bus: Bus, db: Database, topics: list[str], group: str, handler: Handler,

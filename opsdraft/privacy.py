@@ -5,13 +5,14 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opsdraft.models import Placeholder
 from opsdraft.settings import Settings
 from redaction import PlaceholderMap, RedactingLogFilter, Redactor, Sealer, SourcePolicy, build_redactor, restore
 from redaction.engine import ENTITIES
+from redaction.placeholders import PLACEHOLDER_PATTERN
 
 
 @lru_cache(maxsize=4)
@@ -54,13 +55,42 @@ class ScopedRedactor:
     def __init__(self, session: Session, redactor: Redactor, key: bytes, scope: str, source: str | None = None,
                  seal: bool = False):
         self.session, self.redactor, self.scope, self.source = session, redactor, scope, source
-        rows = session.scalars(select(Placeholder).where(Placeholder.scope == scope))
-        self.map = PlaceholderMap(key, {r.digest: r.placeholder for r in rows}, Sealer(key) if seal else None)
+        # Looked up value by value: a scope's stored placeholders are never all loaded.
+        self.map = PlaceholderMap(key, sealer=Sealer(key) if seal else None, lookup=self._stored,
+                                  last_number=self._last_number)
         self._saved: set[str] = set()
+
+    def _stored(self, digests: list[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        with self.session.no_autoflush:
+            for i in range(0, len(digests), 500):
+                rows = self.session.execute(select(Placeholder.digest, Placeholder.placeholder).where(
+                    Placeholder.scope == self.scope, Placeholder.digest.in_(digests[i:i + 500])))
+                out.update((digest, placeholder) for digest, placeholder in rows)
+        return out
+
+    def _last_number(self, entity_type: str) -> int:
+        # "<EMAIL_10>" sorts after "<EMAIL_9>" by length first: numbers have no leading zeros. Another type's
+        # placeholders may share the prefix ("<PHONE_EXT_2>"), hence the check of each row.
+        with self.session.no_autoflush:
+            rows = self.session.scalars(select(Placeholder.placeholder).where(
+                Placeholder.scope == self.scope, Placeholder.placeholder.like(f"<{entity_type}\\_%", escape="\\"))
+                .order_by(func.length(Placeholder.placeholder).desc(), Placeholder.placeholder.desc()))
+            for placeholder in rows:
+                m = PLACEHOLDER_PATTERN.fullmatch(placeholder)
+                if m and m[1] == entity_type:
+                    return int(m[2])
+        return 0
 
     def text(self, value: str, source: str | None = None) -> str:
         """`source` (logs|alerts|tickets) overrides the scope's: an incident scope holds both alerts and logs."""
         out = self.redactor.redact(value, self.map, source or self.source)
+        self._flush()
+        return out
+
+    def texts(self, values: list[str], source: str | None = None) -> list[str]:
+        """Many texts at once: one pass of the redactor and one look-up of the scope's stored placeholders."""
+        out = self.redactor.redact_many(values, self.map, source or self.source)
         self._flush()
         return out
 

@@ -219,7 +219,14 @@ class Redactor:
                     source: str | None = None) -> list[str]:
         """Redacts a batch; `maps` is one map for all texts or one per text (None: a fresh map per text)."""
         per_text = maps if isinstance(maps, list) else [maps] * len(texts)
-        return [_apply(t, s, m) for t, s, m in zip(texts, self.analyze_many(texts, source), per_text, strict=True)]
+        spans = self.analyze_many(texts, source)
+        wanted: dict[int, tuple[PlaceholderMap, list[tuple[str, str]]]] = {}
+        for t, found, m in zip(texts, spans, per_text, strict=True):
+            if m is not None and found:
+                wanted.setdefault(id(m), (m, []))[1].extend((s.entity, t[s.start:s.end]) for s in found)
+        for m, values in wanted.values():  # a stored map is asked once per batch, not once per value
+            m.prefetch(values)
+        return [_apply(t, s, m) for t, s, m in zip(texts, spans, per_text, strict=True)]
 
     def redact(self, text: str, placeholders: PlaceholderMap | None = None, source: str | None = None) -> str:
         if not text:

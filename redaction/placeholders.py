@@ -6,10 +6,11 @@ import hashlib
 import hmac
 import ipaddress
 import re
+from collections.abc import Callable
 
 from redaction.vault import Sealer
 
-_PLACEHOLDER = re.compile(r"<([A-Z_]+)_(\d+)>")
+PLACEHOLDER_PATTERN = re.compile(r"<([A-Z_]+)_(\d+)>")
 
 
 def normalize(entity_type: str, value: str) -> str:
@@ -34,9 +35,16 @@ class PlaceholderMap:
 
     Keys are HMAC-SHA256(key, entity_type + "\\x00" + normalized value) hex digests, so the map can be
     persisted without ever holding the raw value.
+
+    A persisted scope can be large (every address a busy service ever logged), so instead of `existing` a
+    store may pass `lookup` (digests -> those of them stored, with their placeholders) and `last_number`
+    (entity type -> the highest number stored): the map then asks only about the values it meets, and
+    `prefetch` asks about a whole batch's values at once.
     """
 
-    def __init__(self, key: bytes, existing: dict[str, str] | None = None, sealer: Sealer | None = None):
+    def __init__(self, key: bytes, existing: dict[str, str] | None = None, sealer: Sealer | None = None,
+                 lookup: Callable[[list[str]], dict[str, str]] | None = None,
+                 last_number: Callable[[str], int] | None = None):
         if not key:
             raise ValueError("PlaceholderMap needs a non-empty key")
         self._key = key
@@ -46,8 +54,10 @@ class PlaceholderMap:
         self._entries: dict[str, str] = dict(existing or {})
         self._new: dict[str, str] = {}
         self._counters: dict[str, int] = {}
+        self._lookup, self._last_number = lookup, last_number
+        self._absent: set[str] = set()  # digests the store was asked about and does not hold
         for placeholder in self._entries.values():
-            m = _PLACEHOLDER.fullmatch(placeholder)
+            m = PLACEHOLDER_PATTERN.fullmatch(placeholder)
             if m:
                 self._counters[m[1]] = max(self._counters.get(m[1], 0), int(m[2]))
 
@@ -58,13 +68,30 @@ class PlaceholderMap:
     def placeholder_for(self, entity_type: str, value: str) -> str:
         d = self.digest(entity_type, value)
         found = self._entries.get(d)
+        if found is None and self._lookup is not None and d not in self._absent:
+            self._ask([d])
+            found = self._entries.get(d)
         if found is None:
+            if entity_type not in self._counters and self._last_number is not None:
+                self._counters[entity_type] = self._last_number(entity_type)
             n = self._counters.get(entity_type, 0) + 1
             self._counters[entity_type] = n
             found = self._entries[d] = self._new[d] = f"<{entity_type}_{n}>"
             if self._sealer is not None:
                 self._sealed[d] = self._sealer.seal(value)
         return found
+
+    def prefetch(self, values: list[tuple[str, str]]) -> None:
+        """Ask the store once about all these (entity type, value) pairs, ahead of placeholder_for."""
+        if self._lookup is not None:
+            self._ask([self.digest(entity_type, value) for entity_type, value in values])
+
+    def _ask(self, digests: list[str]) -> None:
+        todo = list({d for d in digests if d not in self._entries and d not in self._absent})
+        if todo:
+            found = self._lookup(todo)
+            self._entries.update(found)
+            self._absent.update(d for d in todo if d not in found)
 
     @property
     def entries(self) -> dict[str, str]:

@@ -149,3 +149,78 @@ def test_names_are_restored_only_when_a_reply_is_published(database, make_settin
     assert publish_transform(settings, database)(settings.topics.alerts, reply) == reply  # only ticket-replies
     off = make_settings(redaction_restore_names=False)
     assert publish_transform(off, database)(off.topics.ticket_replies, reply) == reply
+
+
+def test_stored_placeholders_are_looked_up_not_loaded(database, make_settings, redactor):
+    """A scope's placeholders persist across transactions and are asked for value by value: the same value
+    keeps its placeholder, a new one gets the next number, and a type sharing a prefix does not confuse it."""
+    from opsdraft.privacy import ScopedRedactor
+
+    settings = make_settings(redaction_deny=["PHONE_EXT=x\\d{4}\\b"])
+    red = lambda s: ScopedRedactor(s, redactor, settings.redaction_key_bytes(), "log:checkout")  # noqa: E731
+    with database.session() as s:
+        assert red(s).texts(["a@example.com b@example.com", "ext x1234"], source="logs") == \
+            ["<EMAIL_1> <EMAIL_2>", "ext x1234"]
+        s.add(Placeholder(scope="log:checkout", digest="d" * 64, placeholder="<EMAIL_EXTRA_9>"))
+    with database.session() as s:
+        r = red(s)
+        assert r.text("b@example.com then c@example.com", source="logs") == "<EMAIL_2> then <EMAIL_3>"
+        assert r.texts(["c@example.com", "a@example.com"], source="logs") == ["<EMAIL_3>", "<EMAIL_1>"]
+    with database.session() as s:  # another scope numbers on its own
+        other = ScopedRedactor(s, redactor, settings.redaction_key_bytes(), "log:search")
+        assert other.text("c@example.com", source="logs") == "<EMAIL_1>"
+        assert count(s, Placeholder.id, Placeholder.scope == "log:checkout") == 4
+
+
+def test_a_batch_applies_like_one_message_at_a_time(make_settings, redactor, tmp_path):
+    """Dispatcher.apply_many (prefetched alerts, bulk logs, one timeline write) ends in the same rows as
+    applying each message in its own transaction."""
+    from consumers.worker import Dispatcher
+    from opsdraft.db import Database, migrate
+    from opsdraft.runtime import Runtime
+
+    def mixed():
+        out = []
+        for i in range(60):
+            at = T0 + timedelta(seconds=20 * i)
+            svc = ["checkout", "search"][i % 2]
+            if i % 3 == 0:
+                out.append(("log", parse_log({"timestamp": at.isoformat(), "service": svc, "level": "ERROR",
+                                              "message": f"timeout for u{i % 7}@example.com"})))
+            status = "resolved" if i % 5 == 4 else "firing"
+            out.append(("alerts", [ev(f"fp{i % 9}", status, name=f"A{i % 4}", service=svc, at=at,
+                                      ends=at if status == "resolved" else None,
+                                      summary=f"ratio {i}% from 203.0.113.{i % 5}")]))
+        return out
+
+    def snapshot(db):
+        with db.session() as s:
+            return {
+                "incidents": s.execute(select(Incident.id, Incident.group_key, Incident.status, Incident.severity,
+                                              Incident.all_resolved_at).order_by(Incident.id)).all(),
+                "alerts": s.execute(select(Alert.fingerprint, Alert.incident_id, Alert.status, Alert.text)
+                                    .order_by(Alert.fingerprint)).all(),
+                "logs": s.execute(select(LogEvent.message, LogEvent.incident_id).order_by(LogEvent.id)).all(),
+                "timeline": sorted(s.execute(select(TimelineEntry.incident_id, TimelineEntry.kind,
+                                                    TimelineEntry.text, TimelineEntry.source_ref)).all()),
+            }
+
+    results = []
+    for mode in ("one", "batch"):
+        url = f"sqlite:///{tmp_path}/{mode}.db"
+        migrate(url)
+        db = Database(url)
+        dispatch = Dispatcher(Runtime(settings=make_settings(), db=db, bus=None, redactor=redactor))
+        items = mixed()
+        if mode == "one":
+            for item in items:
+                with db.session() as s:
+                    dispatch.apply_many(s, [item])
+        else:
+            for i in range(0, len(items), 25):
+                with db.session() as s:
+                    dispatch.apply_many(s, items[i:i + 25])
+        results.append(snapshot(db))
+        db.dispose()
+    assert results[0]["timeline"] and results[0]["alerts"]
+    assert results[0] == results[1]
