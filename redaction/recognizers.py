@@ -27,6 +27,9 @@ class Rule:
     score: float = 0.9
     group: str | int = 0  # the sensitive part; "v" for key=value style rules
     validate: Callable[[str, re.Match[str]], bool] | None = None
+    # A cheap pre-check: the rule can only match text whose casefold() contains one of these (empty: always
+    # run). Most ops lines hold none of them, and `in` is far cheaper than a regex scan.
+    needs: tuple[str, ...] = ()
 
 
 # Already-redacted output must not be redacted again (keeps redact() idempotent).
@@ -146,64 +149,70 @@ def _secretish(value: str, m: re.Match[str]) -> bool:
 SECRET_RULES: list[Rule] = [
     Rule("SECRET", re.compile(
         r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----.*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|\Z)",
-        re.S), 1.0),
+        re.S), 1.0, needs=("private key",)),
     # scheme://user:password@host -> only the password.
     Rule("SECRET", re.compile(r"(?<![\w+.-])[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:(?P<v>[^\s@/]+)@"), 1.0, "v",
-         _real_secret_value),
+         _real_secret_value, needs=("@",)),
     Rule("SECRET", re.compile(
         r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token|digest|apikey)\s+)?"
-        r"(?P<v>[^\s\"',;]+)"), 1.0, "v", _secretish),
+        r"(?P<v>[^\s\"',;]+)"), 1.0, "v", _secretish, needs=("authorization",)),
     Rule("SECRET", re.compile(r"(?i)\bbearer\s+(?P<v>[A-Za-z0-9\-._~+/]{12,}=*)"), 0.95, "v",
-         _has_digit_and_letter),
-    Rule("SECRET", _kv(_STRONG_KEYS), 0.95, "v", _real_secret_value),
-    Rule("SECRET", _kv(_WEAK_KEYS), 0.95, "v", _secretish),
+         _has_digit_and_letter, needs=("bearer",)),
+    Rule("SECRET", _kv(_STRONG_KEYS), 0.95, "v", _real_secret_value,
+         needs=("pass", "pwd", "secret", "key", "credential")),
+    Rule("SECRET", _kv(_WEAK_KEYS), 0.95, "v", _secretish,
+         needs=("token", "session", "sid", "csrf", "xsrf", "cookie", "jwt")),
     # SQL / prose with a quoted value: ALTER ROLE x WITH PASSWORD 'S3cr3t!', IDENTIFIED BY "pw".
     Rule("SECRET", re.compile(
         r"(?i)\b(?:password|passwd|identified\s+by)\s+(?P<q>[\"'])(?P<v>[^\"'\n]+)(?P=q)"), 0.95, "v",
-         _real_secret_value),
+         _real_secret_value, needs=("passw", "identified")),
     # Prose: "my password is hunter2-Secret!".
     Rule("SECRET", re.compile(r"(?i)\b(?:password|passwd|passcode|pwd|pin)\s+(?:is|was)\s+(?P<v>[^\s\"'\\]+)"),
-         0.95, "v", _prose_secret),
-    Rule("SECRET", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), 1.0),
-    Rule("SECRET", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})\b"), 1.0),
-    Rule("SECRET", re.compile(r"\b(?:xox[abposr]|xapp)-[A-Za-z0-9-]{10,}"), 1.0),
-    Rule("SECRET", re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/]+"), 1.0),
-    Rule("SECRET", re.compile(r"\b(?:sk|rk|pk|whsec)_(?:live|test)_[A-Za-z0-9]{10,}\b"), 1.0),
+         0.95, "v", _prose_secret, needs=("pass", "pwd", "pin")),
+    Rule("SECRET", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), 1.0,
+         needs=("akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa")),
+    Rule("SECRET", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})\b"), 1.0,
+         needs=("gh", "github_pat_")),
+    Rule("SECRET", re.compile(r"\b(?:xox[abposr]|xapp)-[A-Za-z0-9-]{10,}"), 1.0, needs=("xox", "xapp-")),
+    Rule("SECRET", re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/]+"), 1.0, needs=("hooks.slack.com",)),
+    Rule("SECRET", re.compile(r"\b(?:sk|rk|pk|whsec)_(?:live|test)_[A-Za-z0-9]{10,}\b"), 1.0,
+         needs=("_live_", "_test_")),
     Rule("SECRET", re.compile(r"(?<![\w-])sk-(?:proj-|ant-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"), 1.0, 0,
-         _has_digit_and_letter),
-    Rule("SECRET", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), 1.0),
-    Rule("SECRET", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), 1.0),  # Google API key
-    Rule("SECRET", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b|\bglpat-[A-Za-z0-9_-]{20,}"), 1.0),
+         _has_digit_and_letter, needs=("sk-",)),
+    Rule("SECRET", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), 1.0, needs=("eyj",)),
+    Rule("SECRET", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), 1.0, needs=("aiza",)),  # Google API key
+    Rule("SECRET", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b|\bglpat-[A-Za-z0-9_-]{20,}"), 1.0,
+         needs=("npm_", "glpat-")),
 ]
 
 PII_RULES: list[Rule] = [
     # Not after ":" or "/" so "user:pw@host" in a URL stays a password, not an email.
     Rule("EMAIL", re.compile(
-        r"(?<![\w.%+:/-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"), 0.9),
+        r"(?<![\w.%+:/-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"), 0.9, needs=("@",)),
     Rule("US_SSN", re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])"), 0.85,
-         0, _ssn),
-    Rule("US_SSN", re.compile(r"(?i)\bssn\s*[:#=]?\s*(?P<v>\d{9})\b"), 0.85, "v", _ssn),
+         0, _ssn, needs=("-",)),
+    Rule("US_SSN", re.compile(r"(?i)\bssn\s*[:#=]?\s*(?P<v>\d{9})\b"), 0.85, "v", _ssn, needs=("ssn",)),
     Rule("CREDIT_CARD", re.compile(
         r"(?<![\w-])(?:\d{4}([ -]?)\d{4}\1\d{4}\1\d{4}|3[47]\d{2}([ -]?)\d{6}\2\d{5}"
         r"|\d{13,19})(?![\w-])"), 0.95, 0, _luhn_card),
     Rule("CREDIT_CARD", re.compile(
         r"(?i)\b(?:card|cc|credit card|debit card)(?:\s+(?:number|no\.?|num|#))?\s*[:#]?\s*"
-        r"(?P<v>\d(?:[ -]?\d){11,18})(?![\w-])"), 0.9, "v", _card_in_context),
+        r"(?P<v>\d(?:[ -]?\d){11,18})(?![\w-])"), 0.9, "v", _card_in_context, needs=("card", "cc")),
     # National formats ("06-82237745", "(07700) 553419") only after a word that says it is a phone number.
     Rule("PHONE", re.compile(
         r"(?i)\b(?:phone|tel|telephone|mobile|cell|fax|desk|whatsapp|sms|call (?:me )?(?:on|at)|reach me (?:on|at))"
         r"\b[^\S\n]*(?:no\.?|number)?[^\S\n]*[:#-]?[^\S\n]*(?P<v>\+?\(?\d[\d ().-]{5,18}\d)(?![\w-]|\.\d)"), 0.75, "v",
-         _intl_phone),
+         _intl_phone, needs=("phone", "tel", "mobile", "cell", "fax", "desk", "whatsapp", "sms", "call", "reach me")),
     Rule("PHONE", re.compile(r"(?<![\w+])\+[1-9]\d{0,3}(?:[ .-]?\(?\d{1,5}\)?){1,5}(?!\w|[.:-]\d)"), 0.75, 0,
-         _intl_phone),
+         _intl_phone, needs=("+",)),
     Rule("PHONE", re.compile(
         r"(?<![\w.+-])(?:1[-. ])?(?:\(\d{3}\)\s?|\d{3}([-.]))\d{3}(?(1)\1|[-. ])\d{4}(?!\w|[.-]\d)"), 0.7, 0,
          _us_phone),
     Rule("IP_ADDRESS", re.compile(
         r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-        r"(?![\w]|\.\d)"), 0.8, 0, _ipv4),
+        r"(?![\w]|\.\d)"), 0.8, 0, _ipv4, needs=(".",)),
     Rule("IP_ADDRESS", re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])"), 0.8, 0,
-         _ipv6),
+         _ipv6, needs=(":",)),
     Rule("LOCATION", re.compile(
         r"\b\d{1,5}[A-Za-z]?\s+(?:[A-Z][a-z]+\.?\s+){1,4}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane"
         r"|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Parkway|Pkwy|Highway|Hwy|Square|Sq)\b\.?"
@@ -219,26 +228,31 @@ _U, _L = "A-ZÀ-ÖØ-Þ\u0100-\u017e", "a-zß-öø-ÿ\u0100-\u017f"
 _NAME = rf"[{_U}][{_L}]+(?:[-'][{_U}][{_L}]+)?(?:[ \t]+[{_U}][{_L}]+(?:[-'][{_U}][{_L}]+)?){{0,2}}"
 NAME_RULES: list[Rule] = [
     Rule("PERSON", re.compile(
-        rf"(?i:\b(?:{NAME_KEYS})[\"']?[ \t]*[:=-][ \t]*[\"']?)(?P<v>{_NAME})\b(?![\w.-])"), 0.7, "v"),
+        rf"(?i:\b(?:{NAME_KEYS})[\"']?[ \t]*[:=-][ \t]*[\"']?)(?P<v>{_NAME})\b(?![\w.-])"), 0.7, "v",
+         needs=("name", "requester", "reporter", "assignee", "author", "customer", "contact", "caller", " by")),
     # Ops conventions that put a person next: Slack mentions, paging, hand-offs ("escalated to Ada Lovelace").
     Rule("PERSON", re.compile(
         rf"(?:(?<![\w.])@|(?i:\b(?:cc|ping|on-?call|assigned to|assignee|escalated to|escalating to|called|"
-        rf"spoke (?:with|to)|comment by|handled by|owner)\b)[ \t]*:?[ \t]+)(?P<v>{_NAME})\b(?![\w.-])"), 0.7, "v"),
-    Rule("PERSON", re.compile(rf"\b(?:Hi|Hello|Hey|Dear)[ \t]+(?P<v>{_NAME})\s*[,!:\n]"), 0.7, "v"),
+        rf"spoke (?:with|to)|comment by|handled by|owner)\b)[ \t]*:?[ \t]+)(?P<v>{_NAME})\b(?![\w.-])"), 0.7, "v",
+         needs=("@", "cc", "ping", "call", "assign", "escalat", "spoke", "comment by", "handled by", "owner")),
+    Rule("PERSON", re.compile(rf"\b(?:Hi|Hello|Hey|Dear)[ \t]+(?P<v>{_NAME})\s*[,!:\n]"), 0.7, "v",
+         needs=("hi", "hello", "hey", "dear")),
     Rule("PERSON", re.compile(
         # Also inside JSON strings (and JSON in JSON), where the line break is written "\\n" or "\\\\n".
         rf"(?:\b|(?<=\\n))(?:Thanks|Thank you|Regards|Best regards|Kind regards|Best|Cheers|Sincerely),?"
         rf"[ \t]*(?:\n|\\+n)?[ \t]*"
-        rf"(?P<v>{_NAME})[ \t]*(?:$|\n|\r|\\+[nr]|\\*\")", re.M), 0.7, "v"),
+        rf"(?P<v>{_NAME})[ \t]*(?:$|\n|\r|\\+[nr]|\\*\")", re.M), 0.7, "v",
+         needs=("thank", "regards", "best", "cheers", "sincerely")),
     # RFC 5322 display names: From: Ada Lovelace <ada@example.com>, "Ada Lovelace" <ada@...>, and the log habit
     # "started by Ada Lovelace (ada@example.com)".
     Rule("PERSON", re.compile(rf"(?<![\w.-])\"?(?P<v>{_NAME})\"?[ \t]*(?:<[^<>@\s]+@[^<>\s]+>|\([^()@\s]+@[^()\s]+\))"),
-         0.7, "v"),
+         0.7, "v", needs=("@",)),
     # A whole value that is just a name (requester, assignee fields): NER needs context that a bare value lacks.
     Rule("PERSON", re.compile(rf"\A[ \t]*(?P<v>{_NAME})[ \t]*\Z"), 0.5, "v",
          lambda v, _m: len(v.split()) >= 2),
     # Self-introductions: "Hi, I am Ada Lovelace", "my name is Ada".
-    Rule("PERSON", re.compile(rf"(?i:\b(?:i am|i'm|my name is|this is)[ \t]+)(?P<v>{_NAME})\b(?![\w.-])"), 0.7, "v"),
+    Rule("PERSON", re.compile(rf"(?i:\b(?:i am|i'm|my name is|this is)[ \t]+)(?P<v>{_NAME})\b(?![\w.-])"), 0.7, "v",
+         needs=("i am", "i'm", "my name is", "this is")),
 ]
 
 
@@ -261,7 +275,10 @@ def _iban_spans(text: str) -> Iterator[Span]:
 
 def find_spans(text: str, rules: list[Rule] | None = None) -> list[Span]:
     spans: list[Span] = []
+    folded = text.casefold()
     for rule in rules if rules is not None else ALL_RULES:
+        if rule.needs and not any(n in folded for n in rule.needs):
+            continue
         for m in rule.regex.finditer(text):
             value = m.group(rule.group)
             if value and (rule.validate is None or rule.validate(value, m)):

@@ -200,7 +200,7 @@ def test_a_batch_applies_like_one_message_at_a_time(make_settings, redactor, tmp
                                               Incident.all_resolved_at).order_by(Incident.id)).all(),
                 "alerts": s.execute(select(Alert.fingerprint, Alert.incident_id, Alert.status, Alert.text)
                                     .order_by(Alert.fingerprint)).all(),
-                "logs": s.execute(select(LogEvent.message, LogEvent.incident_id).order_by(LogEvent.id)).all(),
+                "logs": sorted(s.execute(select(LogEvent.at, LogEvent.message, LogEvent.incident_id)).all()),
                 "timeline": sorted(s.execute(select(TimelineEntry.incident_id, TimelineEntry.kind,
                                                     TimelineEntry.text, TimelineEntry.source_ref)).all()),
             }

@@ -2,7 +2,8 @@
 against raw aiokafka consumption of the same messages on the same broker (the ceiling), plus the latency from
 an alert's produce to its incident being visible.
 
-    .venv/bin/python bench/ingest/run.py [--n 5000] [--db sqlite,postgres] [--redaction presidio]
+    .venv/bin/python bench/ingest/run.py [--logs 20000 --alerts 8000 --tickets 1000] [--db sqlite,postgres]
+                                         [--redaction presidio]
 
 Prints a table; the figures are this machine's, measured in this run."""
 
@@ -147,7 +148,9 @@ def settings_for(db: str, tmp: Path, bootstrap: str, redaction: str):
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=3000)
+    ap.add_argument("--logs", type=int, default=20000)
+    ap.add_argument("--alerts", type=int, default=8000)
+    ap.add_argument("--tickets", type=int, default=1000)
     ap.add_argument("--db", default="sqlite,postgres")
     ap.add_argument("--redaction", default="presidio", choices=["presidio", "patterns"])
     args = ap.parse_args()
@@ -156,7 +159,7 @@ async def main() -> None:
         rows = []
         for db in args.db.split(","):
             for kind, make in kinds.items():
-                n = args.n if kind != "tickets" else max(args.n // 5, 100)
+                n = getattr(args, kind)
                 settings = settings_for(db, Path(tmp), broker.bootstrap, args.redaction)
                 await ensure_topics(broker.bootstrap, settings.topics.all())
                 rate = await pipeline_rate(settings, broker.bootstrap, kind, make(n))
