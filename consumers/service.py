@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, insert, or_, select
+from sqlalchemy import case, event, func, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from consumers.payloads import SEVERITY_RANK, AlertEvent, LogLine, TicketIn
@@ -54,7 +54,7 @@ class Ingest:
             chunk = todo[i:i + 500]
             known.update(dict.fromkeys(chunk))  # None: no such alert yet
             for alert in s.scalars(select(Alert).where(Alert.fingerprint.in_(chunk)).options(
-                    selectinload(Alert.incident).selectinload(Incident.alerts))):
+                    selectinload(Alert.incident))):
                 known[alert.fingerprint] = alert
 
     def _alert(self, s: Session, fingerprint: str) -> Alert | None:
@@ -112,9 +112,9 @@ class Ingest:
         incident = alert.incident
         self._timeline(s, incident, at, "alert_resolved", f"{alert.name} resolved on {alert.service}",
                        ("alert", alert))
-        with s.no_autoflush:
-            if incident.status == "open" and all(a.status == "resolved" for a in incident.alerts):
-                incident.all_resolved_at = max(a.ends_at for a in incident.alerts if a.ends_at)
+        # Whether all its alerts are resolved now is asked once per transaction (see settle), not by loading
+        # every alert of a large incident on each resolve.
+        _before_commit(s).setdefault("resolved", {})[id(incident)] = incident
 
     def group_key(self, ev: AlertEvent) -> str:
         def value(label: str) -> str:
@@ -201,6 +201,7 @@ class Ingest:
     def close_quiet_incidents(self, s: Session, now: datetime) -> list[int]:
         """Close incidents whose alerts have all been resolved for the quiet period."""
         cutoff = now - timedelta(seconds=self.settings.incident_quiet_period_s)
+        settle(s)
         due = s.scalars(select(Incident).where(
             Incident.status == "open", Incident.all_resolved_at.is_not(None), Incident.all_resolved_at <= cutoff))
         return [i.id for i in due if self.close_incident(s, i, now, "", "opsdraft (all alerts resolved)")]
@@ -281,17 +282,34 @@ class Ingest:
                   ref: str | tuple[str, Alert]) -> None:
         """Timeline entries are written together just before the transaction commits: a new alert has no id
         (for its "alert:ID" reference) until a flush, and one flush per batch is far cheaper than one per alert."""
-        if not s.info.get("timeline_hooked"):
-            s.info["timeline_hooked"] = True
-            event.listen(s, "before_commit", _write_timeline)
-        s.info.setdefault("timeline", []).append((incident, at, kind, text, ref))
+        _before_commit(s).setdefault("timeline", []).append((incident, at, kind, text, ref))
 
 
-def _write_timeline(s: Session) -> None:
-    pending = s.info.pop("timeline", [])
-    if pending:
-        s.flush()
+def _before_commit(s: Session) -> dict[str, Any]:
+    """Work left for just before the session's transaction commits (settle)."""
+    if "ingest_pending" not in s.info:
+        s.info["ingest_pending"] = {}
+        event.listen(s, "before_commit", settle)
+    return s.info["ingest_pending"]
+
+
+def settle(s: Session) -> None:
+    """Do now what waits for the commit: each apply_* call is complete once this ran (the commit runs it)."""
+    pending = s.info.get("ingest_pending", {})
+    resolved, timeline = pending.pop("resolved", {}), pending.pop("timeline", [])
+    if not (resolved or timeline):
+        return
+    s.flush()
+    incidents = {i.id: i for i in resolved.values() if i.status == "open"}
+    ids = list(incidents)
+    for n in range(0, len(ids), 500):
+        for incident_id, firing, last_end in s.execute(select(
+                Alert.incident_id, func.sum(case((Alert.status == "firing", 1), else_=0)), func.max(Alert.ends_at),
+        ).where(Alert.incident_id.in_(ids[n:n + 500])).group_by(Alert.incident_id)):
+            if not firing:
+                incidents[incident_id].all_resolved_at = last_end
+    if timeline:
         s.execute(insert(TimelineEntry), [
             dict(incident_id=incident.id, at=at, kind=kind, text=text,
                  source_ref=ref if isinstance(ref, str) else f"{ref[0]}:{ref[1].id}")
-            for incident, at, kind, text, ref in pending])
+            for incident, at, kind, text, ref in timeline])

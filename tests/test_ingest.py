@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from consumers.payloads import AlertEvent, parse_log, parse_ticket
-from consumers.service import Ingest
+from consumers.service import Ingest, settle
 from opsdraft.models import Alert, Incident, LogEvent, Outbox, Placeholder, Ticket, TimelineEntry
 
 T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
@@ -33,9 +33,11 @@ def test_group_dedup_resolve_close(database, make_settings, redactor):
         assert inc.severity == "sev1" and inc.status == "open"
         assert count(s, TimelineEntry.id, TimelineEntry.incident_id == inc.id) == 3  # opened + 2 firing
         ingest.apply_alert(s, ev("a", "resolved", ends=T0 + timedelta(minutes=5)))
+        settle(s)  # what the commit would do: read the state within the transaction
         assert inc.all_resolved_at is None  # b still firing
         ingest.apply_alert(s, ev("b", "resolved", ends=T0 + timedelta(minutes=7)))
         ingest.apply_alert(s, ev("b", "resolved", ends=T0 + timedelta(minutes=7)))  # repeated resolve
+        settle(s)
         assert inc.all_resolved_at == T0 + timedelta(minutes=7)
         assert ingest.close_quiet_incidents(s, T0 + timedelta(minutes=7, seconds=0.1)) == []  # quiet period
         assert ingest.close_quiet_incidents(s, T0 + timedelta(minutes=8)) == [inc.id]
