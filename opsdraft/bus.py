@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from opsdraft.db import Database
-from opsdraft.metrics import CONSUMED, DEAD_LETTERS, FAILURES, PROCESSING_SECONDS
+from opsdraft.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERS, FAILURES, PROCESSING_SECONDS
 from opsdraft.models import ConsumedMessage, Outbox, utcnow
 
 log = logging.getLogger(__name__)
@@ -336,11 +336,14 @@ def _apply_batch(db: Database, items: list[tuple[Message, Any]], handler: BatchH
 
 
 async def consume(bus: Bus, db: Database, topics: list[str], group: str, handler: Handler,
-                  dead_letter_topic: str, redact: Redact, stop: asyncio.Event, seal: Seal | None = None) -> None:
+                  dead_letter_topic: str, redact: Redact, stop: asyncio.Event, seal: Seal | None = None,
+                  parallel: int = 1) -> None:
     """Consume `topics` as `group` until `stop` is set. Offsets are committed only after the transaction that
     applied their messages committed. A BatchHandler's messages are applied a fetched batch per transaction
     (falling back to one per transaction when the batch fails); others one per transaction. Malformed messages
-    go to the dead-letter topic, redacted (and, with `seal`, encrypted whole for `opsdraft dlq replay`)."""
+    go to the dead-letter topic, redacted (and, with `seal`, encrypted whole for `opsdraft dlq replay`).
+    With `parallel` > 1 a plain handler takes up to that many messages of a batch at once, each in its own
+    transaction; messages with the same key (and partition) still go one after another, in order."""
     consumer = bus.consumer(topics, group)
     await consumer.start()
     try:
@@ -351,13 +354,35 @@ async def consume(bus: Bus, db: Database, topics: list[str], group: str, handler
                 continue
             if isinstance(handler, BatchHandler):
                 await _handle_batch(bus, db, msgs, handler, dead_letter_topic, redact, stop, seal)
+            elif parallel > 1:
+                await _handle_parallel(bus, db, msgs, handler, dead_letter_topic, redact, stop, seal, parallel)
             else:
                 for msg in msgs:
                     await _handle_one(bus, db, msg, handler, dead_letter_topic, redact, stop, seal)
-            await consumer.commit({TopicPartition(tp.topic, tp.partition): records[-1].offset + 1
-                                   for tp, records in batch.items()})
+            offsets = {TopicPartition(tp.topic, tp.partition): records[-1].offset + 1 for tp, records in batch.items()}
+            await consumer.commit(offsets)
+            for tp, offset in offsets.items():
+                # The high watermark comes with each fetch response (no extra request). Tansu gets it right;
+                # its ListOffsets (end_offsets) answer is the one that is wrong.
+                if (end := consumer.highwater(tp)) is not None:
+                    CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(max(end - offset, 0))
     finally:
         await consumer.stop()
+
+
+async def _handle_parallel(bus: Bus, db: Database, msgs: list[Message], handler: Handler, dlq: str, redact: Redact,
+                           stop: asyncio.Event, seal: Seal | None, parallel: int) -> None:
+    chains: dict[tuple[str, int, str | None], list[Message]] = {}
+    for msg in msgs:
+        chains.setdefault((msg.topic, msg.partition, msg.key), []).append(msg)
+    slots = asyncio.Semaphore(parallel)
+
+    async def run(chain: list[Message]) -> None:
+        async with slots:
+            for msg in chain:
+                await _handle_one(bus, db, msg, handler, dlq, redact, stop, seal)
+
+    await asyncio.gather(*(run(chain) for chain in chains.values()))
 
 
 async def _handle_batch(bus: Bus, db: Database, msgs: list[Message], handler: BatchHandler, dlq: str,

@@ -15,3 +15,5 @@ FAILURES = Counter("opsdraft_message_failures_total", "Failed attempts to apply 
 PROCESSING_SECONDS = Histogram("opsdraft_processing_seconds", "Time to apply one fetched batch of messages",
                                ["topic"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 OPEN_INCIDENTS = Gauge("opsdraft_open_incidents", "Incidents open now")
+CONSUMER_LAG = Gauge("opsdraft_consumer_lag", "Messages behind the partition's end, after the last committed batch "
+                     "(from the high watermark in fetch responses)", ["group", "topic", "partition"])

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
 
     model: str = "qwen2.5-coder-1.5b"  # "none", "smollm2", "qwen2.5-coder-1.5b", a .gguf path or a model dir
     model_max_new_tokens: int = Field(default=200, ge=16, le=2048)
+    # Draft requests made at once: an in-process model decodes them as one batch, a model server gets them
+    # as concurrent calls. 1 makes drafts strictly one after another.
+    model_parallel_drafts: int = Field(default=4, ge=1, le=32)
     runbooks_dir: Path = PROJECT_ROOT / "runbooks"
 
     redaction_mode: Literal["auto", "presidio", "patterns"] = "auto"

@@ -26,6 +26,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -110,23 +111,44 @@ def _dtype_label(torch_dtype) -> str:
     return str(torch_dtype).removeprefix("torch.").replace("bfloat16", "bf16").replace("float32", "fp32")
 
 
-class HFGenerator:
-    """A transformers causal LM with its tokenizer; greedy decoding, one call at a time."""
+@dataclass
+class _Request:
+    messages: list[dict[str, str]]
+    max_new_tokens: int
+    done: threading.Event = field(default_factory=threading.Event)
+    result: str = ""
+    error: BaseException | None = None
 
-    def __init__(self, model: Any, tokenizer: Any, name: str):
+
+class HFGenerator:
+    """A transformers causal LM with its tokenizer; greedy decoding.
+
+    Calls from several threads at once are batched: the caller that finds the model free runs everything queued
+    by then as one left-padded batch (up to `max_batch`), and the others wait for their answer. Decoding one
+    token reads every weight once whatever the batch size, so a batch of four costs little more than one.
+    Prompt-lookup decoding works on one sequence only, so with it each request runs alone.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, name: str, max_batch: int | None = None):
         import torch
 
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
         self.device = next(model.parameters()).device
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held by the thread running the model
+        self._queue: list[_Request] = []
+        self._queue_lock = threading.Lock()
+        self.max_batch = max_batch or 8  # concurrent callers are bounded by settings.model_parallel_drafts
+        self.batch_sizes: list[int] = []  # of the batches run so far (for tests and benchmarks)
         self._torch = torch
         self.last_tokens_per_s: float | None = None
         self.last_new_tokens = 0
         # Prompt-lookup decoding: drafts copy event text from the prompt, so n-grams found there are
         # verified in one forward pass instead of one pass per token. Same greedy output. 0 turns it off.
         self.prompt_lookup = int(os.environ.get("OPSDRAFT_MODEL_PROMPT_LOOKUP", "0"))
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
         gen_cfg = getattr(model, "generation_config", None)
         if gen_cfg is not None:  # greedy: drop sampling knobs so transformers does not warn
             gen_cfg.do_sample = False
@@ -134,42 +156,69 @@ class HFGenerator:
                 if hasattr(gen_cfg, attr):
                     setattr(gen_cfg, attr, None)
 
-    def _encode(self, messages: list[dict[str, str]]):
+    def _encode(self, batch: list[list[dict[str, str]]]):
         tok = self.tokenizer
+        tok.padding_side = "left"  # generation continues at the right edge of every row
         if getattr(tok, "chat_template", None):
-            enc = tok.apply_chat_template(
-                messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-            )
+            texts = [tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in batch]
         else:  # plain fallback for models without a chat template
-            text = "\n\n".join(f"{m['role'].upper()}: {m['content']}" for m in messages) + "\n\nASSISTANT:"
-            enc = tok(text, return_tensors="pt")
+            texts = ["\n\n".join(f"{m['role'].upper()}: {m['content']}" for m in msgs) + "\n\nASSISTANT:"
+                     for msgs in batch]
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         return {k: v.to(self.device) for k, v in enc.items()}
 
     def generate(self, messages: list[dict[str, str]], max_new_tokens: int = 256) -> str:
+        req = _Request(messages, max_new_tokens)
+        with self._queue_lock:
+            self._queue.append(req)
+        while not req.done.is_set():
+            if not self._lock.acquire(timeout=0.05):
+                continue  # another thread is running the model; our request may be in its next batch
+            try:
+                with self._queue_lock:
+                    size = 1 if self.prompt_lookup > 0 else self.max_batch
+                    batch, self._queue = self._queue[:size], self._queue[size:]
+                if batch:
+                    self._run(batch)
+            finally:
+                self._lock.release()
+        if req.error is not None:
+            raise req.error
+        return req.result
+
+    def _run(self, batch: list[_Request]) -> None:
         torch = self._torch
-        with self._lock, torch.inference_mode():
-            enc = self._encode(messages)
-            n_in = enc["input_ids"].shape[1]
+        try:
+            with torch.inference_mode():
+                enc = self._encode([r.messages for r in batch])
+                n_in = enc["input_ids"].shape[1]
+                extra = {"prompt_lookup_num_tokens": self.prompt_lookup} if self.prompt_lookup > 0 else {}
+                start = time.perf_counter()
+                out = self.model.generate(
+                    **enc,
+                    **extra,
+                    max_new_tokens=max(r.max_new_tokens for r in batch),
+                    # a draft must arrive: stop after this long and keep what was written (tidy_prose trims it)
+                    max_time=float(os.environ.get("OPSDRAFT_MODEL_TIMEOUT_S", "600")),
+                    do_sample=False,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                    repetition_penalty=1.1,  # still greedy; keeps small models from looping
+                )
+                elapsed = time.perf_counter() - start
+            self.batch_sizes.append(len(batch))
             pad = self.tokenizer.pad_token_id
-            if pad is None:
-                pad = self.tokenizer.eos_token_id
-            extra = {"prompt_lookup_num_tokens": self.prompt_lookup} if self.prompt_lookup > 0 else {}
-            start = time.perf_counter()
-            out = self.model.generate(
-                **enc,
-                **extra,
-                max_new_tokens=max_new_tokens,
-                # a draft must arrive: stop after this long and keep what was written (tidy_prose trims it)
-                max_time=float(os.environ.get("OPSDRAFT_MODEL_TIMEOUT_S", "600")),
-                do_sample=False,
-                pad_token_id=pad,
-                repetition_penalty=1.1,  # still greedy; keeps small models from looping
-            )
-            new = out[0, n_in:]
-            elapsed = time.perf_counter() - start
-            self.last_tokens_per_s = len(new) / elapsed if elapsed > 0 else None
-            self.last_new_tokens = len(new)
-            return self.tokenizer.decode(new, skip_special_tokens=True).strip()
+            for row, r in zip(out, batch, strict=True):
+                new = row[n_in:n_in + r.max_new_tokens]
+                n_new = int((new != pad).sum())
+                r.result = self.tokenizer.decode(new, skip_special_tokens=True).strip()
+                self.last_new_tokens = n_new
+            self.last_tokens_per_s = self.last_new_tokens / elapsed if elapsed > 0 else None
+        except BaseException as exc:  # every waiting caller gets the error, not a hang
+            for r in batch:
+                r.error = exc
+        finally:
+            for r in batch:
+                r.done.set()
 
 
 class OpenAIGenerator:

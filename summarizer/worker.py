@@ -208,5 +208,7 @@ async def run(rt: Runtime, stop: asyncio.Event) -> None:
         else:
             summarizer.handle_index_update(s, msg)
 
+    # Draft requests are made side by side, so an in-process model batches them (HFGenerator) and a model
+    # server gets concurrent calls (which vLLM and llama.cpp batch in turn).
     await consume(rt.bus, rt.db, [t.draft_requests, t.similar_requests, t.index_updates], group, dispatch,
-                  t.dead_letters, rt.redactor.redact, stop)
+                  t.dead_letters, rt.redactor.redact, stop, parallel=rt.settings.model_parallel_drafts)

@@ -202,3 +202,36 @@ async def test_two_consumers_in_one_group_share_the_work_once(rt):
         messages = s.scalars(select(LogEvent.message)).all()
     assert len(messages) == 600 and len(set(messages)) == 600
     assert seen[0] and seen[1]  # both instances got partitions
+
+
+async def test_consumer_lag_is_exported_per_partition(rt):
+    """opsdraft_consumer_lag: what is left on the partition after each committed batch."""
+    from opsdraft.metrics import CONSUMER_LAG
+
+    t = rt.settings.topics
+    group = f"{rt.settings.consumer_group}-lag"
+    for i in range(700):  # one key: one partition, more than one fetched batch (at most 500 records)
+        await rt.bus.producer.send(t.logs, json.dumps({"n": i}).encode(), key=b"one")
+    await rt.bus.producer.flush()
+    handled, stop = [], asyncio.Event()
+
+    def handler(s, msg):
+        handled.append(msg.partition)
+        stop.set()  # the loop finishes this batch, commits it and ends
+
+    await consume(rt.bus, rt.db, [t.logs], group, handler, t.dead_letters, rt.redactor.redact, stop)
+    partition = str(handled[0])
+    first = len(handled)
+    assert 0 < first < 700
+    assert CONSUMER_LAG.labels(group, t.logs, partition)._value.get() == 700 - first
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(consume(rt.bus, rt.db, [t.logs], group, lambda s, m: handled.append(m.partition),
+                                       t.dead_letters, rt.redactor.redact, stop))
+    try:
+        await until(lambda: len(handled) >= 700)
+        await until(lambda: CONSUMER_LAG.labels(group, t.logs, partition)._value.get() == 0)
+    finally:
+        stop.set()
+        await task
+    assert len(handled) == 700
