@@ -221,6 +221,21 @@ def test_concurrent_generations_are_batched():
     assert [results[i] for i in range(3)] == alone
 
 
+@pytest.mark.slow
+def test_int8_weights_on_cpu():
+    """OPSDRAFT_LLM_DTYPE=int8: every linear layer but the output head holds int8 weights, and it still writes."""
+    import torch
+
+    gen = load_generator("smollm2", Path(tempfile.gettempdir()) / "opsdraft-test-models", dtype="int8")
+    assert "int8" in gen.name
+    quantized = [m for m in gen.model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    plain = [m for m in gen.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(quantized) >= 7 * 30 and plain == [gen.model.get_output_embeddings()]
+    assert gen.generate([{"role": "user", "content": "Say hello."}], max_new_tokens=8).strip()
+    with pytest.raises(ModelUnavailable, match="unknown dtype"):
+        load_generator("smollm2", Path(tempfile.gettempdir()) / "opsdraft-test-models", dtype="int4")
+
+
 def test_tidy_prose_drops_loops_and_cut_off_text():
     from summarizer.drafts import tidy_prose
 

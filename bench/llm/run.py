@@ -1,6 +1,6 @@
 """Model speed benchmark: decode tokens/s against the memory-bandwidth bound, and time to draft.
 
-    .venv/bin/python bench/llm/run.py [--model smollm2|qwen2.5-coder-1.5b|PATH] [--tokens 96]
+    .venv/bin/python bench/llm/run.py [--model smollm2|qwen2.5-coder-1.5b|PATH] [--tokens 96] [--dtype int8]
 
 Decoding one token reads every weight once, so tokens/s <= read bandwidth / weight bytes. The bandwidth is
 measured here with the same runtime (torch, same thread count) by summing a tensor far larger than the caches.
@@ -38,22 +38,39 @@ def read_bandwidth_gbs(torch, size_mb: int = 1024, repeats: int = 5) -> float:
     return x.numel() * 4 / best / 1e9
 
 
-def gemv_bandwidth_gbs(torch, model, repeats: int = 50) -> float:
-    """Weight bytes per second that torch's own matrix-vector kernel reads, on the model's largest linear layer
-    (its shape and dtype): decoding one token is mostly such products, so this is the ceiling this runtime
-    can reach on this CPU, however fast the memory is."""
-    weight = max((m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)), key=lambda w: w.numel())
-    x = torch.randn(1, weight.shape[1], dtype=weight.dtype, device=weight.device)
+def linear_layers(torch, model) -> list[tuple[object, int]]:
+    """(layer, bytes of its weight) for float and dynamically quantized (int8) linear layers."""
+    out = []
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear):
+            out.append((m, m.weight.numel() * m.weight.element_size()))
+        elif isinstance(m, torch.ao.nn.quantized.dynamic.Linear):  # int8 weights
+            out.append((m, m.weight().numel()))
+    return out
+
+
+def weight_bytes(torch, model) -> int:
+    quantized = sum(b for m, b in linear_layers(torch, model) if not isinstance(m, torch.nn.Linear))
+    return quantized + sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def gemv_bandwidth_gbs(torch, model, sweeps: int = 5) -> float:
+    """Weight bytes per second that the runtime's own matrix-vector kernels read, over every linear layer but
+    the output head in turn (as one token's decoding does, so no layer is still in the cache when its turn
+    comes). Decoding is mostly these products: this is the ceiling this runtime reaches on this CPU, however
+    fast the memory is."""
+    head = model.get_output_embeddings()
+    layers = [(m, b) for m, b in linear_layers(torch, model) if m is not head]
+    inputs = [torch.randn(1, m.in_features, dtype=m.weight.dtype if isinstance(m, torch.nn.Linear) else torch.float32)
+              for m, _ in layers]
+    best = float("inf")
     with torch.inference_mode():
-        for _ in range(5):
-            torch.nn.functional.linear(x, weight)
-        best = float("inf")
-        for _ in range(5):
+        for _ in range(sweeps):
             t = time.perf_counter()
-            for _ in range(repeats):
-                torch.nn.functional.linear(x, weight)
-            best = min(best, (time.perf_counter() - t) / repeats)
-    return weight.numel() * weight.element_size() / best / 1e9
+            for (m, _), x in zip(layers, inputs, strict=True):
+                m(x)
+            best = min(best, time.perf_counter() - t)
+    return sum(b for _, b in layers) / best / 1e9
 
 
 def decode(gen, messages, tokens: int, lookup: int) -> tuple[float, int, str]:
@@ -98,15 +115,16 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2")
     ap.add_argument("--tokens", type=int, default=96)
+    ap.add_argument("--dtype", default=None, help="bfloat16 (default), float32, or int8 (CPU)")
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "opsdraft-test-models")
     args = ap.parse_args()
     import torch
 
-    gen = load_generator(args.model, args.cache_dir)
+    gen = load_generator(args.model, args.cache_dir, dtype=args.dtype)
     if gen is None or not hasattr(gen, "model"):
         print("SKIP: bench/llm measures an in-process transformers model")
         return 0
-    weights = sum(p.numel() * p.element_size() for p in gen.model.parameters())
+    weights = weight_bytes(torch, gen.model)
     # tied input/output embeddings are stored once but the embedding lookup reads one row, not the table
     emb = gen.model.get_input_embeddings().weight
     tied = emb is gen.model.get_output_embeddings().weight
@@ -118,7 +136,8 @@ def main() -> int:
     kernel_bound = kernel * 1e9 / per_token
     print(f"weights read per token {per_token / 1e6:.0f} MB; measured read bandwidth {bw:.1f} GB/s; "
           f"bound {bound:.1f} tokens/s")
-    print(f"torch's matrix-vector kernel ({gen.model.dtype}) reads weights at {kernel:.1f} GB/s here = "
+    fmt = gen.name.rsplit(", ", 1)[-1].rstrip(")")
+    print(f"the runtime's matrix-vector kernel ({fmt}) reads weights at {kernel:.1f} GB/s here = "
           f"{kernel / bw:.2f} of the bandwidth: a kernel ceiling of {kernel_bound:.1f} tokens/s")
     facts = SCENARIOS[0][1]
     messages = _postmortem_prompt(facts, [])
