@@ -316,6 +316,7 @@ class FakeSlack:
         self._ts_counter = 0
         self._view_counter = 0
         self._rate_limits: dict[str, list[int]] = {}
+        self._failures: dict[str, list[str]] = {}
         self._response_urls: dict[str, dict] = {}
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -403,6 +404,12 @@ class FakeSlack:
             self.ephemerals.clear()
             self.views.clear()
             self._rate_limits.clear()
+            self._failures.clear()
+
+    def fail_next(self, method: str, error: str = "internal_error") -> None:
+        """The next call of `method` answers {"ok": false, "error": error}, as Slack does when it refuses."""
+        with self._lock:
+            self._failures.setdefault(method, []).append(error)
 
     def rate_limit_next(self, method: str, retry_after: int = 1) -> None:
         with self._lock:
@@ -526,6 +533,13 @@ class FakeSlack:
             body = {"ok": False, "error": "ratelimited"}
             self._record(method, args, body, status=429)
             return JSONResponse(body, status_code=429, headers={"Retry-After": str(retry_after)})
+        with self._lock:
+            pending_errors = self._failures.get(method)
+            error = pending_errors.pop(0) if pending_errors else None
+        if error is not None:
+            body = {"ok": False, "error": error}
+            self._record(method, args, body)
+            return JSONResponse(body)
         if token != self.token:
             # Real Slack says not_authed for a missing token; both are auth failures with HTTP 200.
             body = {"ok": False, "error": "invalid_auth"}

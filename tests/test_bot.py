@@ -168,6 +168,30 @@ async def test_approve_postmortem_posts_final(env):
     await fake.await_for(lambda c: c["method"] == "chat.postMessage" and "(final)" in c["args"].get("text", ""))
 
 
+async def test_an_approved_postmortem_whose_post_failed_is_posted_later(env):
+    """Slack refuses the final post at the click: the draft stays approved (the approver is told), and the bot's
+    loop posts it once Slack answers again."""
+    from bot.worker import publish_approved
+
+    settings, db, client, fake = env
+    d = draft_of(db, "postmortem")
+    fake.fail_next("chat.postMessage", "internal_error")
+    await click(client, fake, d, "draft_approve")
+    told = await fake.await_for(lambda c: c["method"] == "chat.postEphemeral")
+    assert "posting failed" in told["args"]["text"]
+    assert draft_of(db, "postmortem").status == "approved"
+    stop = asyncio.Event()
+    rt = Runtime(settings=settings, db=db, bus=None, redactor=None)
+    task = asyncio.create_task(publish_approved(rt, stop, every=0.2, grace_s=0))
+    try:
+        await until(lambda: draft_of(db, "postmortem").status == "published")
+    finally:
+        stop.set()
+        await task
+    finals = [c for c in fake.calls_to("chat.postMessage") if "(final)" in c["args"].get("text", "")]
+    assert len(finals) == 2 and not finals[0]["response"]["ok"] and finals[1]["response"]["ok"]
+
+
 async def test_non_approver_is_refused(env):
     settings, db, client, fake = env
     d = draft_of(db, "postmortem")

@@ -346,6 +346,7 @@ def test_phone_numbers_by_context_not_dates_or_counts(patterns):
     assert found("dial 2024-11-20 10:00 window") == []
     assert found("cell 12 failed at 2024-11-20 10:00") == []
     assert found("retry 3 of 5 after 1200 ms, work 2026 items") == []
+    assert found("What's your credit card? 587662702899") == ["587662702899"]  # Luhn-valid, any issuer
 
 
 def test_the_medium_spacy_model_is_used_when_installed():
