@@ -61,25 +61,24 @@ class ScopedRedactor:
         self._saved: set[str] = set()
 
     def _stored(self, digests: list[str]) -> dict[str, str]:
+        # Autoflush stays on: another ScopedRedactor of this scope in the same transaction may hold new rows.
         out: dict[str, str] = {}
-        with self.session.no_autoflush:
-            for i in range(0, len(digests), 500):
-                rows = self.session.execute(select(Placeholder.digest, Placeholder.placeholder).where(
-                    Placeholder.scope == self.scope, Placeholder.digest.in_(digests[i:i + 500])))
-                out.update((digest, placeholder) for digest, placeholder in rows)
+        for i in range(0, len(digests), 500):
+            rows = self.session.execute(select(Placeholder.digest, Placeholder.placeholder).where(
+                Placeholder.scope == self.scope, Placeholder.digest.in_(digests[i:i + 500])))
+            out.update((digest, placeholder) for digest, placeholder in rows)
         return out
 
     def _last_number(self, entity_type: str) -> int:
         # "<EMAIL_10>" sorts after "<EMAIL_9>" by length first: numbers have no leading zeros. Another type's
         # placeholders may share the prefix ("<PHONE_EXT_2>"), hence the check of each row.
-        with self.session.no_autoflush:
-            rows = self.session.scalars(select(Placeholder.placeholder).where(
-                Placeholder.scope == self.scope, Placeholder.placeholder.like(f"<{entity_type}\\_%", escape="\\"))
-                .order_by(func.length(Placeholder.placeholder).desc(), Placeholder.placeholder.desc()))
-            for placeholder in rows:
-                m = PLACEHOLDER_PATTERN.fullmatch(placeholder)
-                if m and m[1] == entity_type:
-                    return int(m[2])
+        rows = self.session.scalars(select(Placeholder.placeholder).where(
+            Placeholder.scope == self.scope, Placeholder.placeholder.like(f"<{entity_type}\\_%", escape="\\"))
+            .order_by(func.length(Placeholder.placeholder).desc(), Placeholder.placeholder.desc()))
+        for placeholder in rows:
+            m = PLACEHOLDER_PATTERN.fullmatch(placeholder)
+            if m and m[1] == entity_type:
+                return int(m[2])
         return 0
 
     def text(self, value: str, source: str | None = None) -> str:

@@ -168,10 +168,14 @@ def test_stored_placeholders_are_looked_up_not_loaded(database, make_settings, r
         r = red(s)
         assert r.text("b@example.com then c@example.com", source="logs") == "<EMAIL_2> then <EMAIL_3>"
         assert r.texts(["c@example.com", "a@example.com"], source="logs") == ["<EMAIL_3>", "<EMAIL_1>"]
+    with database.session() as s:  # two redactors of one scope in one transaction (the bot makes one per call)
+        first, second = red(s), red(s)
+        assert first.text("d@example.com", source="logs") == "<EMAIL_4>"
+        assert second.text("d@example.com e@example.com", source="logs") == "<EMAIL_4> <EMAIL_5>"
     with database.session() as s:  # another scope numbers on its own
         other = ScopedRedactor(s, redactor, settings.redaction_key_bytes(), "log:search")
         assert other.text("c@example.com", source="logs") == "<EMAIL_1>"
-        assert count(s, Placeholder.id, Placeholder.scope == "log:checkout") == 4
+        assert count(s, Placeholder.id, Placeholder.scope == "log:checkout") == 6
 
 
 def test_a_batch_applies_like_one_message_at_a_time(make_settings, redactor, tmp_path):
