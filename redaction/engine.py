@@ -63,7 +63,7 @@ def _resolve(spans: list[Span]) -> list[Span]:
 
 
 _NER_CHUNK = 50_000
-_NER_BATCH = 64
+_NER_BATCH = 256
 _NER_CONTEXT = 24
 _CACHE_SIZE = 4096  # repeated lines (log templates, retries) skip the work
 _CACHE_MAX_TEXT = 2000
@@ -148,7 +148,29 @@ class Redactor:
                 if not looks_like_person(value, self._allow) or self._allowed(value):
                     continue
             out.append(s)
+        if "PERSON" in policy.entities and any(s.entity == "PERSON" for s in out):
+            out += self._more_of_the_same_people(text, out)
         return tuple(_resolve(out))
+
+    def _more_of_the_same_people(self, text: str, spans: list[Span]) -> list[Span]:
+        """Once a name is found, its words elsewhere in the text are the same person ("Diego Pereira ... Diego
+        will check"), and a name-shaped word joined to it by "and"/"or" is another person ("Ada Dlamini and
+        Diego are handling it")."""
+        names = [text[s.start:s.end] for s in spans if s.entity == "PERSON"]
+        words = {w for name in names for w in name.split() if _plain_word(w) and looks_like_person(w, self._allow)}
+        more = []
+        if words:
+            more += [Span(m.start(), m.end(), "PERSON", 0.6) for m in _CAP_WORD.finditer(text) if m[0] in words]
+        for s in spans:
+            if s.entity != "PERSON":
+                continue
+            m = _AND_NEXT.match(text, s.end)
+            if m and _plain_word(m[1]) and looks_like_person(m[1], self._allow) and not self._allowed(m[1]):
+                more.append(Span(m.start(1), m.end(1), "PERSON", 0.6))
+            m = _AND_PREV.search(text, max(0, s.start - 40), s.start)
+            if m and _plain_word(m[1]) and looks_like_person(m[1], self._allow) and not self._allowed(m[1]):
+                more.append(Span(m.start(1), m.end(1), "PERSON", 0.6))
+        return more
 
     def analyze_many(self, texts: list[str], source: str | None = None) -> list[tuple[Span, ...]]:
         """Spans for each text; NER runs batched (nlp.pipe) over only the texts that may hold a name."""
@@ -270,6 +292,9 @@ def unescape_breaks(text: str) -> str:
     return _ESCAPED_BREAK.sub(lambda m: " " * (len(m.group()) - 1) + {"n": "\n", "r": "\r", "t": " "}[m[1]], text)
 
 
+_CAP_WORD = re.compile(rf"(?<![\w.@/-])[{_UP}][{_LO}'-]+(?![\w@-])")
+_AND_NEXT = re.compile(rf",? (?:and|or|&) ([{_UP}][{_LO}'-]+)(?![\w.@-])")
+_AND_PREV = re.compile(rf"(?<![\w.@-])([{_UP}][{_LO}'-]+),? (?:and|or|&) $")
 _LINE_BREAK = re.compile(r"\n|\r|\\+[nr]")
 _NEXT_WORD = re.compile(rf" ([{_UP}][{_LO}'-]+)")
 _PREV_WORD = re.compile(rf"([{_UP}][{_LO}'-]+) $")

@@ -359,3 +359,12 @@ def test_the_medium_spacy_model_is_used_when_installed():
     else:  # ./dev installs it: names in tickets need it (see README, Redaction)
         assert default_spacy_model().endswith("_model")
         assert build_redactor("auto").mode == "presidio"
+
+
+def test_a_found_name_is_found_again_and_its_partner_too(presidio):
+    text = ("Ticket INC-4821: Diego Pereira says the export stopped after deploy v8.13.24. Diego will retry. "
+            "Ada Dlamini and Camila are handling it on db-01.prod with Postgres.")
+    out = presidio.redact(text, PlaceholderMap(KEY), source="tickets")
+    for name in ("Diego", "Pereira", "Ada", "Dlamini", "Camila"):
+        assert name not in out, out
+    assert "will retry" in out and "v8.13.24" in out and "db-01.prod with Postgres" in out and "INC-4821" in out
