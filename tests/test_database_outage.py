@@ -5,13 +5,11 @@ the test (pg_createcluster), so the machine's own PostgreSQL is never touched.""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import subprocess
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -21,7 +19,7 @@ from opsdraft.bus import Bus, ensure_topics, free_port
 from opsdraft.db import Database, migrate
 from opsdraft.models import ConsumedMessage, LogEvent
 from opsdraft.runtime import Runtime
-from tests.conftest import unavailable
+from tests.conftest import produce_log_lines, unavailable
 from tests.test_consumers_broker import _committed
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.slow]
@@ -61,12 +59,7 @@ async def test_database_outage_commits_nothing_and_loses_nothing(private_postgre
     db = Database(url)
     await ensure_topics(kafka_bootstrap, settings.topics.all())
     bus = await Bus(kafka_bootstrap).start()
-    t0 = datetime(2026, 11, 20, 14, tzinfo=UTC)
-    for i in range(N):
-        await bus.producer.send(settings.topics.logs, json.dumps({
-            "timestamp": (t0 + timedelta(seconds=i)).isoformat(), "service": f"svc{i % 5}", "level": "INFO",
-            "message": f"line {i}"}).encode(), key=f"svc{i % 5}".encode())
-    await bus.producer.flush()
+    await produce_log_lines(bus, settings.topics.logs, N)
     rt = Runtime(settings=settings, db=db, bus=bus, redactor=redactor)
     stop = asyncio.Event()
     task = asyncio.create_task(run_consumers(rt, stop))

