@@ -14,7 +14,8 @@ from opsdraft.models import AuditLog, Draft, Incident
 from opsdraft.runner import run_roles, runtime
 from opsdraft.slackfake import FakeSlack
 from opsdraft.slacksign import block_action_body, post_signed, slash_command_body, view_submission_body
-from tests.test_end_to_end import _listening, _until
+from tests.conftest import wait_until
+from tests.test_end_to_end import _listening
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 LEAD = "U0LEAD"
@@ -39,7 +40,7 @@ async def test_declare_close_regenerate_approve(kafka_bootstrap, db_url, databas
 
 async def _drive(rt, settings, fake):
     url = f"http://127.0.0.1:{settings.http_port}/slack/events"
-    await _until(lambda: _listening(settings.http_port), "the HTTP server")
+    await wait_until(lambda: _listening(settings.http_port), "the HTTP server")
 
     async def send(body):
         r = await post_signed(url, settings.slack_signing_secret, body)
@@ -54,7 +55,7 @@ async def _drive(rt, settings, fake):
         with rt.db.session() as s:
             return s.scalar(select(Incident).where(Incident.group_key.like("declared:%")))
 
-    inc = await _until(declared, "the declared incident")
+    inc = await wait_until(declared, "the declared incident")
     assert (inc.title, inc.severity, inc.status) == ("Checkout payments failing", "sev1", "open")
     await fake.await_for(lambda c: c["method"] == "chat.postMessage" and "Incident opened" in c["args"]["text"]
                          and f"#{inc.id}" in c["args"]["text"], timeout=60)
@@ -67,7 +68,7 @@ async def _drive(rt, settings, fake):
             return s.scalar(select(Draft).where(Draft.kind == "postmortem", Draft.subject_id == inc.id,
                                                 Draft.version == version, Draft.slack_ts.is_not(None)))
 
-    v1 = await _until(lambda: draft(1), "the postmortem draft in Slack")
+    v1 = await wait_until(lambda: draft(1), "the postmortem draft in Slack")
     assert v1.slack_channel == settings.slack_incident_channel
 
     def click(d, action, user=LEAD):
@@ -78,7 +79,7 @@ async def _drive(rt, settings, fake):
     await fake.await_for(lambda c: c["method"] == "views.open", timeout=30)
     await send(view_submission_body("draft_regenerate_submit", str(v1.id), {"instructions": {
         "instructions_input": {"type": "plain_text_input", "value": "Lead with the customer impact."}}}, LEAD))
-    v2 = await _until(lambda: draft(2), "the regenerated postmortem in Slack")
+    v2 = await wait_until(lambda: draft(2), "the regenerated postmortem in Slack")
     assert v2.parent_id == v1.id and any("Lead with the customer impact" in n for n in v2.notes)
 
     await send(click(v2, "draft_approve", user="U0SOMEONE"))  # not a postmortem approver
@@ -89,7 +90,7 @@ async def _drive(rt, settings, fake):
         with rt.db.session() as s:
             return s.scalars(select(Draft.status).where(Draft.id.in_([v1.id, v2.id])).order_by(Draft.id)).all()
 
-    await _until(lambda: statuses() == ["superseded", "published"], "v1 superseded and v2 published")
+    await wait_until(lambda: statuses() == ["superseded", "published"], "v1 superseded and v2 published")
     await fake.await_for(lambda c: c["method"] == "chat.postMessage" and "(final)" in c["args"].get("text", ""))
     with rt.db.session() as s:
         actions = set(s.scalars(select(AuditLog.action)))
