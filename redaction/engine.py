@@ -72,7 +72,8 @@ _CACHE_MAX_TEXT = 2000
 @dataclass(frozen=True)
 class SourcePolicy:
     """What to redact for one kind of input. NER is off for logs by default: names there come as key=value
-    (user=, name=), which the rules catch, and NER is most of the cost."""
+    (user=, name=), which the rules catch, and NER is most of the cost. `ner` also says the source is free text,
+    where the prose-only rules run (Rule.prose)."""
 
     entities: frozenset[str] = frozenset(ENTITIES)
     ner: bool = True
@@ -124,8 +125,8 @@ class Redactor:
             out.append(m)
         return out
 
-    def _pattern_spans(self, text: str) -> list[Span]:
-        spans = find_spans(text, self._rules)
+    def _pattern_spans(self, text: str, prose: bool) -> list[Span]:
+        spans = find_spans(text, self._rules, prose)
         for rec in self._recognizers:
             for r in rec.analyze(text=text, entities=rec.supported_entities, nlp_artifacts=None) or ():
                 spans.append(Span(r.start, r.end, r.entity_type, r.score))
@@ -154,19 +155,22 @@ class Redactor:
 
     def _more_of_the_same_people(self, text: str, spans: list[Span]) -> list[Span]:
         """Once a name is found, its words elsewhere in the text are the same person ("Diego Pereira ... Diego
-        will check"), and a name-shaped word joined to it by "and"/"or" is another person ("Ada Dlamini and
-        Diego are handling it")."""
-        names = [text[s.start:s.end] for s in spans if s.entity == "PERSON"]
+        will check"), and a name-shaped word joined to it by "and"/"or" or in a list with it is another person
+        ("Ada Dlamini and Diego are handling it")."""
+        people = [s for s in spans if s.entity == "PERSON"]
+        names = [text[s.start:s.end] for s in people]
         words = {w for name in names for w in name.split() if _plain_word(w) and looks_like_person(w, self._allow)}
         more = []
         if words:
             more += [Span(m.start(), m.end(), "PERSON", 0.6) for m in _CAP_WORD.finditer(text) if m[0] in words]
-        for s in spans:
-            if s.entity != "PERSON":
-                continue
-            for m in (_AND_NEXT.match(text, s.end), _AND_PREV.search(text, max(0, s.start - 40), s.start)):
-                if m and _plain_word(m[1]) and looks_like_person(m[1], self._allow) and not self._allowed(m[1]):
-                    more.append(Span(m.start(1), m.end(1), "PERSON", 0.6))
+        found = [m for s in people for m in (_AND_NEXT.match(text, s.end),
+                                             _AND_PREV.search(text, max(0, s.start - 40), s.start)) if m]
+        if ", " in text:  # a list with a name in it is a list of people: "Platt, David, Claudia and Oscar"
+            found += [w for m in _NAME_LIST.finditer(text) if any(m.start() <= s.start < m.end() for s in people)
+                      for w in _LIST_WORD.finditer(text, m.start(), m.end())]
+        for m in found:
+            if _plain_word(m[1]) and looks_like_person(m[1], self._allow) and not self._allowed(m[1]):
+                more.append(Span(m.start(1), m.end(1), "PERSON", 0.6))
         return more
 
     def analyze_many(self, texts: list[str], source: str | None = None) -> list[tuple[Span, ...]]:
@@ -184,7 +188,7 @@ class Redactor:
         # Rules and NER read the text with escaped line breaks as real ones (same length, so spans still index
         # the original): JSON-escaped messages and stack traces are everywhere in ops text.
         plain = {text: unescape_breaks(text) for text in todo}
-        spans = {text: self._pattern_spans(plain[text]) for text in todo}
+        spans = {text: self._pattern_spans(plain[text], policy.ner) for text in todo}
         use_ner = self._nlp is not None and policy.ner and "PERSON" in policy.entities
         cands = {t: self._candidates(plain[t], spans[t]) for t in todo} if use_ner else {}
         ner_texts = [t for t in todo if cands.get(t)]
@@ -292,6 +296,9 @@ def unescape_breaks(text: str) -> str:
 _CAP_WORD = re.compile(rf"(?<![\w.@/-])[{_UP}][{_LO}'-]+(?![\w@-])")
 _AND_NEXT = re.compile(rf",? (?:and|or|&) ([{_UP}][{_LO}'-]+)(?![\w.@-])")
 _AND_PREV = re.compile(rf"(?<![\w.@-])([{_UP}][{_LO}'-]+),? (?:and|or|&) $")
+_W = rf"[{_UP}][{_LO}'-]+"
+_LIST_WORD = re.compile(rf"({_W})")
+_NAME_LIST = re.compile(rf"(?<![\w.@-]){_W}(?:, {_W})+,? (?:and|or|&) {_W}(?![\w@-])")  # "Ada, Diego and Camila"
 _LINE_BREAK = re.compile(r"[\n\r]")  # NER reads text whose escaped breaks are real ones (unescape_breaks)
 _NEXT_WORD = re.compile(rf" ([{_UP}][{_LO}'-]+)")
 _PREV_WORD = re.compile(rf"([{_UP}][{_LO}'-]+) $")

@@ -13,8 +13,8 @@ opensearch logstash consul vault nomad argo argocd flux celery gunicorn uvicorn 
 linux ubuntu debian centos alpine windows python java golang rust node react angular mongo mongodb mysql
 mariadb cassandra zookeeper rabbitmq minio etcd coredns calico cilium karpenter aws gcp azure lambda
 cloudwatch cloudfront cloudflare akamai stripe twilio okta github gitlab bitbucket circleci heroku vercel
-kubectl grpc http https oauth openai llama mistral ollama faiss pytest monday tuesday wednesday thursday
-friday saturday sunday
+kubectl grpc http https oauth authorization bearer openai llama mistral ollama faiss pytest monday tuesday
+wednesday thursday friday saturday sunday
 street avenue road lane drive boulevard court place square parkway highway way
 corp inc ltd llc gmbh plc company team group bank holdings labs systems cloud
 ignore disregard forget please check restart deploy rollback revert see note fix run stop start retry escalate
@@ -35,4 +35,5 @@ working broken same other another any some all none every each both either neith
 few new old first last next previous our their tried trying try tries checked confirmed closing closed opened
 reopened resolved fixed deployed rolled rolling looks seems appears thought think know see saw seen got get gets
 my mine yours after-hours fyi asap btw eta tl tldr who's i'm we're they're it's that's there's can't don't won't
+cannot
 """.split())
