@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from summarizer.cpukernels import use_blocked_linear
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -302,6 +304,8 @@ def load_generator(
                 gen = _load(setting, cache_dir, torch_dtype, progress)
                 if int8:
                     _quantize_int8(gen)
+                if gen.device.type == "cpu":  # float32 layers (the int8 model's head too) decode on every core
+                    use_blocked_linear(gen.model)
             except OSError as exc:  # unwritable cache dir, disk full, unreadable parts...
                 raise ModelUnavailable(
                     f"could not prepare model {setting!r} in {cache_dir}: {exc}; check that the model "
