@@ -10,9 +10,20 @@ faster for 2-128 rows, never slower for whole prompts (measured in bench/llm and
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 BLOCKS = 8  # row blocks per matrix: enough for the cores to share evenly, few enough to cost nothing
+
+
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """bfloat16 pays on CPUs with bf16 instructions (AVX512-BF16, AMX). Elsewhere torch converts every weight on
+    the fly: on an AVX2 EPYC a 512-token prompt took 8x as long as in float32 and one token no less time."""
+    try:
+        flags = set(cpuinfo.read_text(encoding="utf-8", errors="replace").split())
+    except OSError:  # not Linux: float32 is the safe choice
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def blocked_linear(x: Any, weight: Any, blocks: int = BLOCKS) -> Any:

