@@ -36,8 +36,7 @@ def blocked_linear(x: Any, weight: Any, blocks: int = BLOCKS) -> Any:
     # x transposed is (in_features, rows) with stride in_features: bmm's fast path for a transposed operand
     # (a contiguous column of one row takes a path 2x slower)
     y = torch.bmm(w3, rows.t().unsqueeze(0).expand(blocks, in_features, rows.shape[0]))
-    y = y.reshape(out_features, -1).t() if rows.shape[0] > 1 else y.reshape(1, out_features)
-    return y.reshape(*x.shape[:-1], out_features)
+    return y.reshape(out_features, -1).t().reshape(*x.shape[:-1], out_features)
 
 
 def use_blocked_linear(model: Any, blocks: int = BLOCKS) -> int:

@@ -6,10 +6,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from summarizer.cpukernels import blocked_linear, use_blocked_linear  # noqa: E402
+from summarizer.cpukernels import blocked_linear, use_blocked_linear
 
 
 @pytest.mark.parametrize("shape", [(96,), (1, 96), (1, 1, 96), (3, 96), (2, 5, 96), (1, 130, 96)])

@@ -118,7 +118,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2")
     ap.add_argument("--tokens", type=int, default=96)
-    ap.add_argument("--dtype", default=None, help="bfloat16 (default), float32, or int8 (CPU)")
+    ap.add_argument("--dtype", default=None,
+                    help="float32, bfloat16 or int8 (CPU); default: bf16 where the CPU computes it, else float32")
     ap.add_argument("--lookup", default="3,10", help="prompt-lookup lengths to measure, comma-separated")
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "opsdraft-test-models")
     args = ap.parse_args()
