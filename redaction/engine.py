@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import importlib.util
 import logging
@@ -54,14 +55,31 @@ def looks_like_person(text: str, allow: frozenset[str]) -> bool:
 
 
 def _resolve(spans: list[Span]) -> list[Span]:
-    """Non-overlapping spans: higher score wins, then the longer span."""
+    """Non-overlapping spans: higher score wins, then the longer span. A name and an address that overlap are
+    joined, so that no part of either is left out ("Fitjabraut" found as a name inside an address). Other losers
+    are dropped: "pw@db-01.prod" looks like an email, but the password rule's span must not grow over the host."""
+    def rank(s: Span) -> tuple[float, int, int]:
+        return -s.score, -(s.end - s.start), s.start
+
+    starts: list[int] = []  # of `chosen`, which stays sorted and non-overlapping: bisect finds the overlaps
     chosen: list[Span] = []
-    for s in sorted(spans, key=lambda s: (-s.score, -(s.end - s.start), s.start)):
-        if all(s.end <= c.start or s.start >= c.end for c in chosen):
-            chosen.append(s)
-    return sorted(chosen, key=lambda s: s.start)
+    for s in sorted(spans, key=rank):
+        hi = bisect.bisect_left(starts, s.end)
+        lo = hi
+        while lo > 0 and chosen[lo - 1].end > s.start:
+            lo -= 1
+        over = chosen[lo:hi]
+        if over and (s.entity not in _JOINABLE or any(c.entity not in _JOINABLE for c in over)):
+            continue
+        if over:
+            win = min(over, key=rank)  # chosen before s: the higher priority
+            s = Span(min(s.start, over[0].start), max(s.end, over[-1].end), win.entity, win.score)
+        chosen[lo:hi] = [s]
+        starts[lo:hi] = [s.start]
+    return chosen
 
 
+_JOINABLE = frozenset({"PERSON", "LOCATION"})
 _NER_CHUNK = 50_000
 _NER_BATCH = 256
 _NER_CONTEXT = 24

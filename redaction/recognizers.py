@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from redaction.addresses import ADDRESS_SCORE, address_spans
+
 
 @dataclass(frozen=True, slots=True)
 class Span:
@@ -352,6 +354,7 @@ def find_spans(text: str, rules: list[Rule] | None = None, prose: bool = True) -
             if value and (rule.validate is None or rule.validate(value, m)):
                 spans.append(Span(m.start(rule.group), m.end(rule.group), rule.entity, rule.score))
     spans.extend(_iban_spans(text))
+    spans.extend(Span(a, b, "LOCATION", ADDRESS_SCORE) for a, b in address_spans(text, prose))
     return spans
 
 

@@ -425,3 +425,64 @@ def test_a_found_name_is_found_again_and_its_partner_too(presidio):
     for name in ("Diego", "Pereira", "Ada", "Dlamini", "Camila"):
         assert name not in out, out
     assert "will retry" in out and "v8.13.24" in out and "db-01.prod with Postgres" in out and "INC-4821" in out
+
+
+def _locations(r: Redactor, text: str, source: str = "tickets") -> list[str]:
+    return [text[s.start:s.end] for s in r.analyze_many([text], source)[0] if s.entity == "LOCATION"]
+
+
+@pytest.mark.parametrize(("text", "address"), [
+    ("Please ship it to 14 Harbour Crescent, Wellington", "14 Harbour Crescent, Wellington"),
+    ("new address: Via Garibaldi 12, Torino", "Via Garibaldi 12, Torino"),
+    ("She lives at 3 Rue des Lilas, Lyon France", "3 Rue des Lilas, Lyon France"),
+    ("send the card to 10115 Ackerstraße 21 Apt. 4 Berlin Germany?", "10115 Ackerstraße 21 Apt. 4 Berlin Germany"),
+    ("the office is at Nørrebrogade 44, København", "Nørrebrogade 44, København"),
+    ("Our depot: 221 Kettle Row Suite 9\nSpringvale\n, VIC\n 3171", "221 Kettle Row Suite 9\nSpringvale\n, VIC\n 3171"),
+    ("Customer\n\n58 Lindqvist 12\n Apt. 7\n Uppsala\n Sweden 75320",
+     "58 Lindqvist 12\n Apt. 7\n Uppsala\n Sweden 75320"),
+    ("parcel for PSC 4411, Box 2020\nAPO AE 09012 is stuck", "PSC 4411, Box 2020\nAPO AE 09012"),
+    ("write to P.O. Box 881 please", "P.O. Box 881"),
+    ("meet at the corner of 5 Mill Lane and Bishop Row today", "the corner of 5 Mill Lane and Bishop Row"),
+    ("Address:\\n Calle Mayor 7, Madrid", "Calle Mayor 7, Madrid"),  # JSON-escaped line break
+])
+def test_street_addresses_in_many_formats(patterns, text, address):
+    assert _locations(patterns, text) == [address]
+
+
+@pytest.mark.parametrize("text", [
+    "Error 502 Bad Gateway 3 times since 10:00 on checkout-svc",
+    "We upgraded 3 Windows 10 machines yesterday",
+    "Order 12345 Premium Plan 2, Billing says it failed",
+    "On 12 March 2026, Berlin office reported the outage",
+    "The API returned 429 Too Many Requests 12 times at 14:02",
+    "We run 3 Replica Sets 2 per region, Frankfurt and Dublin",
+    "PagerDuty escalated to Tier 2 at 03:15, then Tier 3",
+    "Upgrade from Python 3.11 to Python 3.12 broke the Build 42 pipeline",
+    "Please send the logs to the Platform Team by Friday",
+    "Please ship it to Production 2 today",
+])
+def test_ops_text_is_not_an_address(patterns, text):
+    assert _locations(patterns, text) == []
+
+
+def test_addresses_in_logs_only_where_unmistakable(patterns):
+    # In machine output "number words number" is everywhere; only military and post-box addresses count there.
+    assert _locations(patterns, "retry 3 Worker Pool 2, Frankfurt region", "logs") == []
+    assert _locations(patterns, "ship_to=PSC 4411, Box 2020 APO AE 09012 status=held", "logs") == [
+        "PSC 4411, Box 2020 APO AE 09012"]
+
+
+def test_a_name_found_inside_an_address_joins_it(presidio):
+    """spaCy may call part of an address a person; the two spans are joined, so no part of either is left."""
+    out = presidio.redact("Tomasz Wrona lives at 788 Fitjabraut 87, Keflavík", source="tickets")
+    assert out == "<PERSON_1> lives at <LOCATION_1>"
+
+
+@pytest.mark.parametrize("text", ["Via Aa " * 5000 + "1", "corner of Aa 1 " * 5000, "1 Aa, Bb, Cc, " * 5000,
+                                  "Aa Bb Cc Dd Ee Ff " * 5000 + "1", "address: 1 " * 5000, "1 Aa 1\n Aa\n" * 5000])
+def test_address_rules_stay_linear(patterns, text):
+    import time
+
+    start = time.perf_counter()
+    patterns.redact(text, source="tickets")
+    assert time.perf_counter() - start < 2.0
