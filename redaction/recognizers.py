@@ -10,6 +10,8 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 from redaction.addresses import ADDRESS_SCORE, address_spans
 
@@ -343,6 +345,34 @@ def _iban_spans(text: str) -> Iterator[Span]:
                 break
 
 
+@lru_cache(maxsize=1)
+def first_names() -> frozenset[str]:
+    """Common first names that are not also English words (names/first_names.txt; see make_first_names.py)."""
+    path = Path(__file__).with_name("names") / "first_names.txt"
+    return frozenset(path.read_text(encoding="utf-8").split()) - _OPS_NAMES
+
+
+# First names that ops text uses for other things: "Max connections reached", AWS Athena, Apache Cassandra, the
+# Julia language, Anthropic's Claude, Spotify's Luigi, BERT, the Ray framework, phonetic "Romeo"/"Juliet".
+_OPS_NAMES = frozenset({"Max", "Julia", "Hunter", "Ray", "Dash", "Rusty", "Sage", "Athena", "Cassandra", "Alexa",
+                        "Claude", "Luigi", "Bert", "Romeo", "Juliet"})
+_CAPITALISED = re.compile(rf"(?<![\w.@/#:-])[{_U}][{_L}]+(?![\w@/-]|\.\w)")
+_SURNAME = re.compile(rf"[ \t]+([{_U}][{_L}]+(?:[-'][{_U}][{_L}]+)?)(?![\w@/-]|\.\w)")
+
+
+def _first_name_spans(text: str) -> Iterator[Span]:
+    """A known first name, and the surname-shaped word after it: "Nadia please verify", "Mei Costa will check".
+    Free text only; the engine still rejects ops words (looks_like_person)."""
+    names = first_names()
+    for m in _CAPITALISED.finditer(text):
+        if m.group() in names:
+            end = m.end()
+            more = _SURNAME.match(text, end)
+            if more and more[1] not in names:
+                end = more.end()
+            yield Span(m.start(), end, "PERSON", 0.7)
+
+
 def find_spans(text: str, rules: list[Rule] | None = None, prose: bool = True) -> list[Span]:
     spans: list[Span] = []
     folded = text.casefold()
@@ -354,6 +384,8 @@ def find_spans(text: str, rules: list[Rule] | None = None, prose: bool = True) -
             if value and (rule.validate is None or rule.validate(value, m)):
                 spans.append(Span(m.start(rule.group), m.end(rule.group), rule.entity, rule.score))
     spans.extend(_iban_spans(text))
+    if prose:
+        spans.extend(_first_name_spans(text))
     spans.extend(Span(a, b, "LOCATION", ADDRESS_SCORE) for a, b in address_spans(text, prose))
     return spans
 
