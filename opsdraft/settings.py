@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # Draft requests made at once: an in-process model decodes them as one batch, a model server gets them
     # as concurrent calls. 1 makes drafts strictly one after another.
     model_parallel_drafts: int = Field(default=4, ge=1, le=32)
+    # How search queries are embedded: "auto" is ONNX Runtime with int8 weights on a CPU (when onnxruntime is
+    # installed), torch on a GPU; also "torch", "onnx" (float32), "onnx-int8".
+    embed_query_runtime: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
     runbooks_dir: Path = PROJECT_ROOT / "runbooks"
 
     redaction_mode: Literal["auto", "presidio", "patterns"] = "auto"

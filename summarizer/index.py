@@ -161,7 +161,7 @@ class VectorIndex:
             total = len(self)
             if total == 0 or k <= 0 or not query.strip():
                 return []
-            qv = self.embedder.encode([query])
+            qv = self.embedder.encode_query(query)
             # over-fetch so fusion can promote a doc the dense ranking put lower; all of them when filtering
             fetch = total if kinds else min(total, max(10 * k, 50))
             scores, ids = self._searchable().search(qv, fetch)

@@ -184,3 +184,41 @@ def test_large_index_switches_to_ivf_and_stays_incremental(tmp_path, embedder, m
     again = VectorIndex(tmp_path, embedder)
     assert isinstance(again.index, faiss.IndexIVF) and len(again) == 52 and len(again.keys()) == 52
     assert again.search("TLS handshake failures", k=1, kinds={"incident"})[0].key == "incident:107"
+
+
+def test_queries_through_onnx_runtime_match_torch(tmp_path):
+    """The int8 ONNX query encoder (the default on CPUs) gives nearly the torch vector and the same ranking; the
+    exported model is cached and reused; "torch" is the plain path; an unknown runtime is refused."""
+    import os
+
+    import numpy as np
+
+    from summarizer.embeddings import Embedder
+
+    emb = Embedder()
+    assert emb.use_query_runtime("onnx-int8", tmp_path) == "onnx-int8"
+    cached = sorted(tmp_path.iterdir())
+    assert [p.suffix for p in cached] == [".onnx", ".onnx"]
+    mtimes = [os.stat(p).st_mtime_ns for p in cached]
+    queries = ["disk almost full on db-01.prod", "TLS certificate expires in 3 days", "checkout 500s after deploy"]
+    ref = emb.encode(queries)
+    got = np.concatenate([emb.encode_query(q) for q in queries])
+    assert got.shape == (3, emb.dim) and got.dtype == np.float32
+    assert ((got * ref).sum(axis=1) > 0.98).all()
+    assert ((got @ ref.T).argmax(axis=1) == [0, 1, 2]).all()
+    assert emb.use_query_runtime("onnx", tmp_path) == "onnx"
+    assert ((emb.encode_query(queries[0]) * ref[0]).sum() > 0.9999)
+    assert emb.use_query_runtime("onnx-int8", tmp_path) == "onnx-int8"
+    assert [os.stat(p).st_mtime_ns for p in cached] == mtimes  # reused, not exported again
+    assert emb.use_query_runtime("torch", tmp_path) == "torch"
+    assert np.array_equal(emb.encode_query(queries[0]), emb.encode(queries[:1]))
+    with pytest.raises(ValueError, match="unknown query runtime"):
+        emb.use_query_runtime("tensorrt", tmp_path)
+
+
+def test_search_uses_the_query_runtime(embedder, tmp_path):
+    idx = VectorIndex(tmp_path / "idx", embedder)
+    idx.upsert(_docs())
+    # the default: onnxruntime's int8 on a CPU (installed with the cpu extra), torch on a GPU
+    assert embedder.query_runtime == ("onnx-int8" if embedder.device == "cpu" else "torch")
+    assert idx.search("certificate expired, renew it", k=1)[0].key == "runbook:certificate-expiry.md#mitigation"
