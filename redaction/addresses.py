@@ -63,7 +63,8 @@ _HEADS = [
     re.compile(rf"(?i:\b(?:the[ \t]+)?corner[ \t]+of[ \t]+)(?:{_CORNER_PART}[ \t]+){{1,10}}?and[ \t]+"
                rf"(?:{_CAP}|\d{{1,5}})(?:[ \t]+(?:{_CAP}|\d{{1,5}})){{0,6}}"),
 ]
-# Any "number words number" street: kept only with a unit or place after it, or an announcing phrase before it.
+# Any "words number" street: kept only with a unit or address lines after it, a town after it when it starts with
+# a number ("788 Fitjabraut 87, Keflavík"), or "street" after it. After "lives at", "address:"... _CUED takes it.
 _GENERIC = re.compile(rf"(?<![\w.-])(?:{_UNIT}[ \t]+)?{_LEAD}{_WORDS}[ \t]+{_NUM}\.?")
 _STREET_AFTER = re.compile(r"[ \t]+street\b")  # "Ποσειδώνος 54 street in Πάφος"
 _CUE = re.compile(r"(?i:\b(?:address(?:es)?(?:[ \t]+(?:is|to|of[^\n:?]{0,40}?[ \t]is))?|lives?[ \t]+(?:at|on|in)|"
@@ -75,7 +76,7 @@ _CUED = re.compile(rf"(?:{_WORDS}[ \t]+and[ \t]+)?(?:{_LEAD}(?:{_WORDS}[ \t]+)?{
 
 _CONT_UNIT = re.compile(rf"[ \t]*,?[ \t]*(?:\n[ \t]*(?:[^\w\s]{{1,4}}[ \t]*)?)?{_UNIT}")
 # Towns and countries: no dot inside, so that a tail stops at the end of the sentence ("... Austria. Please").
-_TAIL_WORD = rf"(?:{_NOT_LOWER}[^\W\d_][\w'’-]*|nan)(?:[ \t]+\([^\W\d_]+\))?"
+_TAIL_WORD = rf"{_NOT_LOWER}[^\W\d_][\w'’-]*(?:[ \t]+\([^\W\d_]+\))?"
 
 
 def _more_tail(digits: str) -> str:
