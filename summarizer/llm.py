@@ -124,7 +124,7 @@ class HFGenerator:
     Calls from several threads at once are batched: the caller that finds the model free runs everything queued
     by then as one left-padded batch (up to `max_batch`), and the others wait for their answer. Decoding one
     token reads every weight once whatever the batch size, so a batch of four costs little more than one.
-    Prompt-lookup decoding works on one sequence only, so with it each request runs alone.
+    Prompt-lookup and assisted decoding work on one sequence only, so with them each request runs alone.
     """
 
     def __init__(self, model: Any, tokenizer: Any, name: str, max_batch: int | None = None):
@@ -145,6 +145,9 @@ class HFGenerator:
         # Prompt-lookup decoding: drafts copy event text from the prompt, so n-grams found there are
         # verified in one forward pass instead of one pass per token. Same greedy output. 0 turns it off.
         self.prompt_lookup = int(os.environ.get("OPSDRAFT_MODEL_PROMPT_LOOKUP", "0"))
+        # Assisted decoding: a small model (another HFGenerator) proposes tokens that this one verifies in one
+        # pass; same greedy output. Tokenizers may differ (transformers' universal assisted decoding).
+        self.assistant: HFGenerator | None = None
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         gen_cfg = getattr(model, "generation_config", None)
@@ -174,7 +177,7 @@ class HFGenerator:
                 continue  # another thread is running the model; our request may be in its next batch
             try:
                 with self._queue_lock:
-                    size = 1 if self.prompt_lookup > 0 else self.max_batch
+                    size = 1 if self.prompt_lookup > 0 or self.assistant else self.max_batch
                     batch, self._queue = self._queue[:size], self._queue[size:]
                 if batch:
                     self._run(batch)
@@ -190,7 +193,13 @@ class HFGenerator:
             with torch.inference_mode():
                 enc = self._encode([r.messages for r in batch])
                 n_in = enc["input_ids"].shape[1]
-                extra = {"prompt_lookup_num_tokens": self.prompt_lookup} if self.prompt_lookup > 0 else {}
+                extra: dict[str, Any] = {}
+                if self.assistant is not None:
+                    extra = {"assistant_model": self.assistant.model}
+                    if self.assistant.tokenizer.get_vocab() != self.tokenizer.get_vocab():  # universal assisted
+                        extra |= {"tokenizer": self.tokenizer, "assistant_tokenizer": self.assistant.tokenizer}
+                elif self.prompt_lookup > 0:
+                    extra = {"prompt_lookup_num_tokens": self.prompt_lookup}
                 start = time.perf_counter()
                 out = self.model.generate(
                     **enc,

@@ -222,6 +222,23 @@ def test_concurrent_generations_are_batched():
 
 
 @pytest.mark.slow
+def test_assisted_decoding_keeps_the_greedy_output():
+    """A second model proposing tokens (here SmolLM2 in int8 for SmolLM2 in float32) changes the speed, never
+    the text; each request runs alone."""
+    cache = Path(tempfile.gettempdir()) / "opsdraft-test-models"
+    gen, helper = load_generator("smollm2", cache, dtype="float32"), load_generator("smollm2", cache, dtype="int8")
+    prompt = [{"role": "user", "content": "List three causes of a full disk on a database server."}]
+    plain = gen.generate(prompt, max_new_tokens=24)
+    gen.assistant = helper
+    try:
+        runs_before = len(gen.batch_sizes)
+        assert gen.generate(prompt, max_new_tokens=24) == plain
+        assert gen.batch_sizes[runs_before:] == [1]
+    finally:
+        gen.assistant = None
+
+
+@pytest.mark.slow
 def test_int8_weights_on_cpu():
     """OPSDRAFT_LLM_DTYPE=int8: every linear layer but the output head holds int8 weights, and it still writes."""
     import torch

@@ -6,7 +6,8 @@ Decoding one token reads every weight once, so tokens/s <= read bandwidth / weig
 measured here with the same runtime (torch, same thread count) by summing a tensor far larger than the caches.
 Plain decoding means the full-precision (float32) weights; bfloat16 and int8 (--dtype) are lighter formats. Every
 run prints its format's bound and the plain (float32) bound from the same bandwidth figure, then greedy decoding,
-prompt-lookup decoding (--lookup lengths; same output, fewer forward passes), a batch of four drafts, and the time
+prompt-lookup decoding (--lookup lengths; same output, fewer forward passes), assisted decoding with a small
+model proposing tokens (--assistant smollm2; same output), a batch of four drafts, and the time
 to draft the demo postmortem (bad deploy of checkout) and a ticket reply, with the draft's tokens/s including the
 prompt.
 """
@@ -121,6 +122,8 @@ def main() -> int:
     ap.add_argument("--dtype", default=None,
                     help="float32, bfloat16 or int8 (CPU); default: bf16 where the CPU computes it, else float32")
     ap.add_argument("--lookup", default="3,10", help="prompt-lookup lengths to measure, comma-separated")
+    ap.add_argument("--assistant", default="",
+                    help="a small model for assisted decoding (e.g. smollm2), measured against plain decoding")
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "opsdraft-test-models")
     args = ap.parse_args()
     import torch
@@ -165,6 +168,13 @@ def main() -> int:
               f"{lookup / bound:.2f} of the bound, {lookup / max(plain, 1e-9):.2f}x plain, "
               f"{lookup / fp32_bound:.2f}x the plain-decoding bound, {same}")
     gen.prompt_lookup = 0
+    if args.assistant:
+        gen.assistant = load_generator(args.assistant, args.cache_dir, dtype="float32")
+        rate, n_assisted, text_assisted = decode(gen, messages, args.tokens, 0)
+        same = "same output" if text_assisted == text_plain else "OUTPUT DIFFERS"
+        print(f"assisted decoding ({gen.assistant.name} proposes): {rate:.1f} tokens/s ({n_assisted} tokens) = "
+              f"{rate / max(plain, 1e-9):.2f}x plain, {rate / fp32_bound:.2f}x the plain-decoding bound, {same}")
+        gen.assistant = None
     batch_rate, n_batch = batched(gen, [_postmortem_prompt(f, []) for _, f, *_ in SCENARIOS[:4]], args.tokens)
     print(f"4 concurrent drafts, batched: {batch_rate:.1f} tokens/s in all ({n_batch} tokens) = "
           f"{batch_rate / bound:.2f} of the one-sequence bound, {batch_rate / max(plain, 1e-9):.2f}x plain")
