@@ -61,3 +61,38 @@ def _forward(module: Any, blocks: int):
         return y if module.bias is None else y + module.bias
 
     return forward
+
+
+def use_int8_weights(model: Any) -> int:
+    """Weight-only int8 for the model's linear layers but the output head: int8 weights with one scale per output
+    channel, activations kept in bfloat16 (torch's _weight_int8pack_mm, made for decoding on CPUs). A quarter
+    of float32's bytes per token. Activations are not quantized: torch's dynamic int8 (int8 activations, one
+    scale per call) read as fast but agreed with float32's next token only 69% of the time on draft prompts.
+    Returns how many layers were converted."""
+    import torch
+
+    head = model.get_output_embeddings()
+    converted = 0
+    for module in model.modules():
+        if not isinstance(module, torch.nn.Linear) or module is head or not module.weight.is_floating_point():
+            continue
+        w = module.weight.detach().float()
+        scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127
+        q = torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8).contiguous()
+        module.weight = torch.nn.Parameter(q, requires_grad=False)
+        module.register_buffer("weight_scale", scale.to(torch.bfloat16))
+        module.forward = _int8_forward(module)
+        converted += 1
+    return converted
+
+
+def _int8_forward(module: Any):
+    import torch
+
+    def forward(x):
+        rows = x.reshape(-1, module.in_features).to(torch.bfloat16)
+        y = torch._weight_int8pack_mm(rows, module.weight, module.weight_scale).to(x.dtype)
+        y = y.reshape(*x.shape[:-1], module.out_features)
+        return y if module.bias is None else y + module.bias
+
+    return forward

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from summarizer.cpukernels import cpu_has_native_bf16, use_blocked_linear
+from summarizer.cpukernels import cpu_has_native_bf16, use_blocked_linear, use_int8_weights
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -85,13 +85,18 @@ def _package_dir(module: str) -> Path | None:
     return Path(spec.origin).parent
 
 
+def default_dtype() -> str:
+    """bfloat16 where it is computed fast (GPUs, CPUs with bf16 instructions); elsewhere weight-only int8, which
+    reads a quarter of float32's bytes per token and agreed with float32 on every next token of bench prompts."""
+    import torch
+
+    return "bfloat16" if torch.cuda.is_available() or cpu_has_native_bf16() else "int8"
+
+
 def _resolve_dtype(dtype: str | None):
     import torch
 
-    if dtype is None:  # bf16 halves the bytes read per token, but only GPUs and bf16-capable CPUs compute it fast
-        dtype = os.environ.get("OPSDRAFT_LLM_DTYPE") or (
-            "bfloat16" if torch.cuda.is_available() or cpu_has_native_bf16() else "float32"
-        )
+    dtype = dtype or "float32"
     table = {
         "bfloat16": torch.bfloat16,
         "bf16": torch.bfloat16,
@@ -298,7 +303,7 @@ def load_generator(
         return _server_generator(setting)
     _require_runtime()
     cache_dir = Path(cache_dir).expanduser().resolve()
-    dtype = dtype or os.environ.get("OPSDRAFT_LLM_DTYPE")
+    dtype = dtype or os.environ.get("OPSDRAFT_LLM_DTYPE") or default_dtype()
     int8 = dtype == "int8"
     torch_dtype = _resolve_dtype("float32" if int8 else dtype)  # int8 is made from the float32 copy
     key = (setting, str(cache_dir), "int8" if int8 else str(torch_dtype))
@@ -321,19 +326,12 @@ def load_generator(
 
 
 def _quantize_int8(gen: HFGenerator) -> None:
-    """CPU only: int8 weights, one scale per output channel, for every linear layer but the output head
-    (quantizing that one spoils the text); activations are quantized per call. Measured on Qwen2.5-Coder-1.5B
-    on a 2-core AVX2 CPU: 2.3x float32's tokens/s, equally grounded after the checker but more unsupported
-    claims before it (bench/drafts). Per-tensor scales were 4.4x faster but wrote nonsense."""
-    import torch
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
+    """CPU only: weight-only int8 (summarizer/cpukernels.use_int8_weights) for every linear layer but the output
+    head (quantizing that one spoils the text)."""
     if gen.device.type != "cpu":
         raise ModelUnavailable("OPSDRAFT_LLM_DTYPE=int8 is for CPUs; use bfloat16 on a GPU")
-    model = gen.model.float()  # a no-op but for models loaded in another dtype
-    spec = {name: per_channel_dynamic_qconfig for name, module in model.named_modules()
-            if isinstance(module, torch.nn.Linear) and module is not model.get_output_embeddings()}
-    gen.model = quantize_dynamic(model, spec, dtype=torch.qint8)
+    gen.model = gen.model.float()  # a no-op but for models loaded in another dtype
+    use_int8_weights(gen.model)
     gen.name = gen.name.replace("fp32", "int8")
 
 

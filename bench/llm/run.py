@@ -65,8 +65,8 @@ def gemv_bandwidth_gbs(torch, model, sweeps: int = 5) -> float:
     fast the memory is."""
     head = model.get_output_embeddings()
     layers = [(m, b) for m, b in linear_layers(torch, model) if m is not head]
-    inputs = [torch.randn(1, m.in_features, dtype=m.weight.dtype if isinstance(m, torch.nn.Linear) else torch.float32)
-              for m, _ in layers]
+    inputs = [torch.randn(1, m.in_features, dtype=m.weight.dtype if isinstance(m, torch.nn.Linear)
+                          and m.weight.is_floating_point() else torch.float32) for m, _ in layers]
     best = float("inf")
     with torch.inference_mode():
         for _ in range(sweeps):
@@ -120,7 +120,7 @@ def main() -> int:
     ap.add_argument("--model", default="smollm2")
     ap.add_argument("--tokens", type=int, default=96)
     ap.add_argument("--dtype", default=None,
-                    help="float32, bfloat16 or int8 (CPU); default: bf16 where the CPU computes it, else float32")
+                    help="float32, bfloat16 or int8 (CPU); default: bf16 where the CPU computes it, else int8")
     ap.add_argument("--lookup", default="3,10", help="prompt-lookup lengths to measure, comma-separated")
     ap.add_argument("--assistant", default="",
                     help="a small model for assisted decoding (e.g. smollm2), measured against plain decoding")
