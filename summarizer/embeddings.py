@@ -54,7 +54,8 @@ class Embedder:
     def encode_query(self, text: str) -> np.ndarray:
         """One search query, shape (1, dim): through ONNX Runtime on a CPU when it is set up (query_runtime)."""
         if self._query is not None:
-            return self._query.encode(text)
+            with self._lock:  # the tokenizer is shared with the torch model, and HF tokenizers are not re-entrant
+                return self._query.encode(text)
         return self.encode([text])
 
     def use_query_runtime(self, runtime: str, cache_dir: Path) -> str:

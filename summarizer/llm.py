@@ -148,7 +148,8 @@ class HFGenerator:
         self.last_tokens_per_s: float | None = None
         self.last_new_tokens = 0
         # Prompt-lookup decoding: drafts copy event text from the prompt, so n-grams found there are
-        # verified in one forward pass instead of one pass per token. Same greedy output. 0 turns it off.
+        # verified in one forward pass instead of one pass per token. Same greedy output in float32 and bfloat16
+        # (int8's few-row products may round differently from its one-row one). 0 turns it off.
         self.prompt_lookup = int(os.environ.get("OPSDRAFT_MODEL_PROMPT_LOOKUP", "0"))
         # Assisted decoding: a small model (another HFGenerator) proposes tokens that this one verifies in one
         # pass; same greedy output. Tokenizers may differ (transformers' universal assisted decoding).
