@@ -240,7 +240,7 @@ PII_RULES: list[Rule] = [
         r"(?<![\w-])(?:\d{4}([ -]?)\d{4}\1\d{4}\1\d{4}|3[47]\d{2}([ -]?)\d{6}\2\d{5}"
         r"|\d{13,19})(?![\w-])"), 0.95, 0, _luhn_card),
     Rule("CREDIT_CARD", re.compile(
-        r"(?i)\b(?:card|cc|credit card|debit card)(?:\s+(?:number|no\.?|num|#))?\s*[:#?]?\s*"
+        r"(?i)\b(?:card|cc|credit card|debit card)(?:[.,]?\s+(?:number|no\.?|num|#))?(?:\s+(?:is|was))?\s*[:#?]?\s*"
         r"(?P<v>\d(?:[ -]?\d){11,18})(?![\w-])"), 0.9, "v", _card_in_context, needs=("card", "cc")),
     # National formats ("06-82237745", "(07700) 553419") only after a word that says it is a phone number.
     # The number may follow on the next line ("Phone:\n439 4166"), and a local one may be short.

@@ -98,6 +98,8 @@ PII = [
     ("US +1 (212) 555-0199", "555-0199", "US <PHONE_1>"),
     ("card 4111 1111 1111 1111 declined", "4111", "card <CREDIT_CARD_1> declined"),
     ("cc 5500-0000-0000-0004", "5500", "cc <CREDIT_CARD_1>"),
+    ("my credit card number is 676303278946?", "676303278946", "my credit card number is <CREDIT_CARD_1>?"),
+    ("charge my card. Number is 180016476653116", "180016476653116", "charge my card. Number is <CREDIT_CARD_1>"),
     ("amex 378282246310005", "378282246310005", "amex <CREDIT_CARD_1>"),
     ("iban DE89 3704 0044 0532 0130 00 refund", "DE89", "iban <IBAN_1> refund"),
     ("iban GB82WEST12345698765432", "GB82", "iban <IBAN_1>"),
