@@ -19,6 +19,7 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 EVALDATA = Path(__file__).with_name("evaldata")
 OPS_SET = EVALDATA / "ops.jsonl"
 PRESIDIO_SET = EVALDATA / "presidio_generated.jsonl"  # generated on demand, not committed (their templates)
+PRESIDIO_SEED = 42  # the seed of the cached set; other seeds are generated afresh (held-out checks)
 STOCK_TO_OURS = {"EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "IBAN_CODE": "IBAN", "STREET_ADDRESS": "LOCATION"}
 STRUCTURED = ("EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "US_SSN")
 
@@ -28,9 +29,9 @@ def load(path: Path = OPS_SET) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def presidio_generated(n: int = 1200, seed: int = 42) -> list[dict]:
+def presidio_generated(n: int = 1200, seed: int = PRESIDIO_SEED) -> list[dict]:
     """A second, independent set from presidio-evaluator's sentence generator (needs `presidio-evaluator`)."""
-    if PRESIDIO_SET.exists():
+    if seed == PRESIDIO_SEED and PRESIDIO_SET.exists():
         recs = load(PRESIDIO_SET)
         if len(recs) == n:
             return recs
@@ -43,8 +44,9 @@ def presidio_generated(n: int = 1200, seed: int = 42) -> list[dict]:
                  for s in sample.spans]
         recs.append({"source": "tickets", "kind": "presidio_generated", "text": sample.full_text, "spans": spans,
                      "keep": []})
-    with PRESIDIO_SET.open("w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r) + "\n" for r in recs)
+    if seed == PRESIDIO_SEED:
+        with PRESIDIO_SET.open("w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r) + "\n" for r in recs)
     return recs
 
 
@@ -171,7 +173,7 @@ def table(name_a: str, a: dict, name_b: str, b: dict) -> list[str]:
     return rows
 
 
-def run(out=print, redactor=None, with_presidio_set: bool = True, show: int = 0) -> dict:
+def run(out=print, redactor=None, with_presidio_set: bool = True, show: int = 0, seeds: tuple[int, ...] = ()) -> dict:
     """Prints both evaluations (our set, presidio-evaluator's) for opsdraft vs stock Presidio; returns figures."""
     from redaction import build_redactor
 
@@ -181,6 +183,8 @@ def run(out=print, redactor=None, with_presidio_set: bool = True, show: int = 0)
     if with_presidio_set:
         try:
             sets.append(("presidio-evaluator generated set", presidio_generated()))
+            # Fresh seeds: sentences no rule was tuned on (the seed-42 set's misses were read while writing them)
+            sets += [(f"presidio-evaluator generated set, fresh seed {s}", presidio_generated(seed=s)) for s in seeds]
         except ImportError:
             out("presidio-evaluator is not installed: skipping its generated set (pip install presidio-evaluator)")
     figures = {}
