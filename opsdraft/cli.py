@@ -305,6 +305,7 @@ def demo(
 def redaction_eval(
     show: int = typer.Option(0, help="Also print the first N misses, false positives and damaged tokens."),
     presidio_set: bool = typer.Option(True, help="Also score presidio-evaluator's generated set (if installed)."),
+    seeds: list[int] = typer.Option([], "--seed", help="Also a fresh generated set of this seed (repeatable)."),
 ) -> None:
     """Recall, precision, F2 per entity, damaged technical tokens and records/s: opsdraft vs stock Presidio."""
     settings = settings_or_exit()
@@ -313,7 +314,7 @@ def redaction_eval(
 
     if settings.redaction_mode == "patterns":
         console.print("[yellow]OPSDRAFT_REDACTION_MODE=patterns: scoring without NER[/yellow]")
-    run_eval(out=print, redactor=get_redactor(settings), with_presidio_set=presidio_set, show=show)
+    run_eval(out=print, redactor=get_redactor(settings), with_presidio_set=presidio_set, show=show, seeds=tuple(seeds))
 
 
 def progress() -> Progress:
