@@ -90,6 +90,7 @@ _CONT_LINE = re.compile(
     rf"[ \t]*\n(?:[ \t]*\n)?[ \t]*(?:[^\w\s]{{1,4}}[ \t]*)?(?:,[ \t]*)?"
     rf"(?:{_TAIL_WORD}(?:{_more_tail('1,6')}){{0,5}}|\d{{4,6}}(?![\w-]))"
     rf"[ \t]*(?=$|\n|[.?!,;:](?:\s|$)|[ \t][a-z])")  # the last line may run on: "Brazil for post mail?"
+_LOG_NEEDS = ("po", "box", "postfach", "apartado", "caixa")  # _MILITARY and _PO_BOX need one of these
 _MAX_EXTENSIONS = 6
 # Above NER's PERSON (0.85): spaCy often calls a street name or a town a person ("Fitjabraut"), and the address
 # is the better placeholder for the whole run.
@@ -129,6 +130,8 @@ def address_spans(text: str, prose: bool) -> Iterator[tuple[int, int]]:
     """(start, end) of each address in text; free-text rules only when prose is true."""
     if not any(c.isdigit() for c in text):
         return
+    if not prose and not any(k in text.casefold() for k in _LOG_NEEDS):
+        return  # most log lines: neither rule for logs can match
     for rx in (_MILITARY, _PO_BOX):
         for m in rx.finditer(text):
             yield m.start(), _grow(text, m.end(), prose)[0] if prose else m.end()

@@ -67,7 +67,7 @@ def use_int8_weights(model: Any) -> int:
     """Weight-only int8 for the model's linear layers but the output head: int8 weights with one scale per output
     channel, activations kept in bfloat16 (torch's _weight_int8pack_mm, made for decoding on CPUs). A quarter
     of float32's bytes per token. Activations are not quantized: torch's dynamic int8 (int8 activations, one
-    scale per call) read as fast but agreed with float32's next token only 69% of the time on draft prompts.
+    scale per call) read as fast but agreed with float32's next token only ~70% of the time on draft prompts.
     Returns how many layers were converted."""
     import torch
 
