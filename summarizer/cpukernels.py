@@ -1,4 +1,4 @@
-"""Decoding speed on CPUs: float32 linear layers that read their weights at the memory's speed.
+"""Decoding speed on CPUs: linear layers that read their weights at the memory's speed, or read fewer bytes.
 
 Decoding one token multiplies one activation row by every weight matrix, so its speed is set by how fast the
 weights stream from memory. torch's float32 matrix-vector product runs on one core: on the 2-core dev box it
@@ -6,6 +6,11 @@ reads 15 GB/s of the ~22-27 GB/s the memory gives two cores. Its products of a f
 verification, batched drafts) are worse still: 2 to 11 rows took 2-4x as long as one. Cut into row blocks and
 run as one batched product, the same arithmetic spreads over every core: ~19 GB/s for one row, and 1.5-4x
 faster for 2-128 rows, never slower for whole prompts (measured in bench/llm and by hand; see the README).
+CPUs differ (on a later Xeon torch's own one-row product read 30 GB/s and the blocked one 15), so each layout is
+timed once at load and a layer is routed only where it is faster on this CPU.
+
+Lighter formats: int4 keeps weights that were 4-bit in the model file (GGUF Q4_K, Q4_0, Q4_1) 4-bit, exactly
+(use_int4_weights); int8 rounds every weight to 8 bits (use_int8_weights).
 """
 
 from __future__ import annotations
@@ -39,26 +44,66 @@ def blocked_linear(x: Any, weight: Any, blocks: int = BLOCKS) -> Any:
     return y.reshape(out_features, -1).t().reshape(*x.shape[:-1], out_features)
 
 
-def use_blocked_linear(model: Any, blocks: int = BLOCKS) -> int:
-    """Route the model's float32 CPU linear layers (output head included) through blocked_linear. Returns how
-    many layers were routed. Same results up to the order of float additions."""
+FEW_ROWS = 32  # up to this many rows (decoding, prompt-lookup checks, small batches) a product reads weights;
+# beyond it (prompts) it is arithmetic, where torch's own kernels (oneDNN, AMX) are the fast ones
+
+
+def use_blocked_linear(model: Any, blocks: int = BLOCKS, *, tune: bool = True) -> int:
+    """Route the model's float32 and bfloat16 CPU linear layers (output head included) through blocked_linear for
+    products of few rows, where that is faster on this CPU (timed once per dtype on the largest layer; tune=False
+    routes without timing). Returns how many layers were routed. Same results up to the order of additions."""
     import torch
 
+    eligible = [m for m in model.modules()
+                if isinstance(m, torch.nn.Linear) and "forward" not in vars(m) and m.weight.device.type == "cpu"
+                and m.weight.dtype in (torch.float32, torch.bfloat16) and m.weight.shape[0] % blocks == 0
+                and m.weight.is_contiguous()]
     routed = 0
-    for module in model.modules():
-        w = getattr(module, "weight", None)
-        if (not isinstance(module, torch.nn.Linear) or w is None or w.dtype != torch.float32
-                or w.device.type != "cpu" or w.shape[0] % blocks or not w.is_contiguous()):
+    for dtype in (torch.float32, torch.bfloat16):
+        layers = [m for m in eligible if m.weight.dtype == dtype]
+        if not layers:
             continue
-        module.forward = _forward(module, blocks)
-        routed += 1
+        widest = max(layers, key=lambda m: m.weight.numel()).weight
+        one, few = (True, True) if not tune else (_faster(widest, 1, blocks), _faster(widest, 8, blocks))
+        if not (one or few):
+            continue
+        for module in layers:
+            module.forward = _forward(module, blocks, one, few)
+            routed += 1
     return routed
 
 
-def _forward(module: Any, blocks: int):
+def _faster(weight: Any, rows: int, blocks: int, repeats: int = 5) -> bool:
+    """Whether blocked_linear beats torch's product for `rows` rows of this weight on this CPU (best of repeats)."""
+    import time
+
+    import torch
+
+    x = torch.randn(rows, weight.shape[1], dtype=weight.dtype)
+
+    def best(fn) -> float:
+        fn()
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    with torch.inference_mode():
+        blocked = best(lambda: blocked_linear(x, weight, blocks))
+        return blocked < 0.95 * best(lambda: torch.nn.functional.linear(x, weight))
+
+
+def _forward(module: Any, blocks: int, one: bool, few: bool):
+    import torch
+
     def forward(x):
-        y = blocked_linear(x, module.weight, blocks)
-        return y if module.bias is None else y + module.bias
+        rows = x.numel() // module.in_features
+        if (one and rows == 1) or (few and 1 < rows <= FEW_ROWS):
+            y = blocked_linear(x, module.weight, blocks)
+            return y if module.bias is None else y + module.bias
+        return torch.nn.functional.linear(x, module.weight, module.bias)
 
     return forward
 
@@ -96,3 +141,123 @@ def _int8_forward(module: Any):
         return y if module.bias is None else y + module.bias
 
     return forward
+
+
+INT4_GROUP = 32  # weights per scale: GGUF's 4-bit blocks (Q4_0, Q4_1, Q4_K's sub-blocks) hold 32
+INT4_ROWS = 4  # the int4 kernel is fastest up to 4 rows (one token, or a 3-token prompt-lookup check); more rows
+# (prompts, longer checks, batches) use the layer's full-precision copy, where torch's kernels do the arithmetic
+
+
+def int4_grid(weight: Any, group: int = INT4_GROUP) -> tuple[Any, Any, Any] | None:
+    """The 4-bit grid a weight matrix was dequantized from, when it has one: (levels 0..15 as int32, step, low),
+    with weight == levels * step + low in every group of `group` consecutive weights of a row. None when any
+    group is not on at most 16 evenly spaced levels (the weight was not 4-bit, e.g. GGUF's 6-bit Q6_K)."""
+    import torch
+
+    w = weight.detach().float()
+    if w.dim() != 2 or w.shape[1] % group:
+        return None
+    if w.shape[0] > 64 and _grid_rows(w[:: w.shape[0] // 32][:32], group) is None:  # rows across it first: cheap
+        return None
+    parts = []
+    for start in range(0, w.shape[0], 1024):  # row chunks stay in the caches: 2x faster than whole matrices
+        part = _grid_rows(w[start:start + 1024], group)
+        if part is None:
+            return None
+        parts.append(part)
+    return tuple(torch.cat(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
+
+
+def _grid_rows(w: Any, group: int) -> tuple[Any, Any, Any] | None:
+    import torch
+
+    g = w.reshape(w.shape[0], -1, group)
+    low, high = g.amin(-1), g.amax(-1)
+    span = high - low
+    step = torch.zeros_like(span)
+    found = span == 0  # a constant group: any step will do
+    # try each possible number of steps between a group's extremes, most common (15) first; every group is
+    # exact at its true count (or a multiple of it that still fits in 15)
+    for steps in range(15, 0, -1):
+        todo = ~found
+        if not todo.any():
+            break
+        s = span[todo] / steps
+        q = torch.round((g[todo] - low[todo][:, None]) / s[:, None])
+        exact = (q * s[:, None] + low[todo][:, None] - g[todo]).abs().amax(-1) <= s * 1e-3
+        hit = tuple(i[exact] for i in todo.nonzero(as_tuple=True))
+        step[hit] = s[exact]
+        found[hit] = True
+    if not found.all():
+        return None
+    divisor = torch.where(span == 0, torch.ones_like(step), step)  # a constant group: level 0, step 0
+    levels = torch.round((g - low[..., None]) / divisor[..., None]).to(torch.int32).reshape(w.shape)
+    return levels, step, low
+
+
+def use_int4_weights(model: Any, dtype: Any) -> int:
+    """Keep every linear layer whose weights lie on a 4-bit grid (int4_grid) 4-bit: decoding reads them through
+    torch's int4 kernel (_weight_int4pack_mm_for_cpu: an eighth of float32's bytes, bfloat16 activations),
+    exactly the model file's weights but for rounding the scales to bfloat16. The layer also keeps its weight in
+    `dtype` (bfloat16 where the CPU computes it, else float32) for prompts, and the rest of the model (6-bit
+    layers, the output head, norms) is `dtype` too. Returns how many layers went 4-bit."""
+    import torch
+
+    packed = {}
+    for module in model.modules():
+        if not isinstance(module, torch.nn.Linear) or module.weight.device.type != "cpu":
+            continue
+        grid = int4_grid(module.weight)
+        if grid is None or module.weight.shape[0] % 8:
+            continue
+        levels, step, low = grid
+        pack = torch.ops.aten._convert_weight_to_int4pack_for_cpu(levels, 1)
+        # the kernel computes (level - 8) * scale + zero, with scales and zeros as (groups, out_features, 2)
+        scales_zeros = torch.stack([step, low + 8 * step], dim=-1).transpose(0, 1).contiguous()
+        packed[module] = (pack, scales_zeros.to(torch.bfloat16))
+    model.to(dtype)
+    for module, (pack, scales_zeros) in packed.items():
+        module.register_buffer("int4_weight", pack)
+        module.register_buffer("int4_scales_zeros", scales_zeros)  # after .to(dtype): stays bfloat16
+        module.forward = _int4_forward(module)
+    return len(packed)
+
+
+def _int4_forward(module: Any):
+    import torch
+
+    def forward(x):
+        rows = x.reshape(-1, module.in_features)
+        if rows.shape[0] > INT4_ROWS:
+            return torch.nn.functional.linear(x, module.weight, module.bias)
+        y = torch.ops.aten._weight_int4pack_mm_for_cpu(
+            rows.to(torch.bfloat16), module.int4_weight, INT4_GROUP, module.int4_scales_zeros
+        ).to(x.dtype).reshape(*x.shape[:-1], module.out_features)
+        return y if module.bias is None else y + module.bias
+
+    return forward
+
+
+def decode_weight_bytes(model: Any) -> int:
+    """Bytes of weights one decoding step reads: every parameter once (tied ones too), with 4-bit layers counted
+    as their packed weights and scales instead of their full-precision prompt copies."""
+    import torch
+
+    total, seen = 0, set()
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if id(p) in seen:  # tied weights (input embeddings and output head) are one tensor
+                continue
+            seen.add(id(p))
+            if name == "weight" and isinstance(module, torch.nn.Linear):
+                total += layer_decode_bytes(module)
+            else:
+                total += p.numel() * p.element_size()
+    return total
+
+
+def layer_decode_bytes(module: Any) -> int:
+    """Bytes of weight one decoding step reads from a linear layer."""
+    if hasattr(module, "int4_weight"):
+        return module.int4_weight.numel() + module.int4_scales_zeros.numel() * 2
+    return module.weight.numel() * module.weight.element_size()

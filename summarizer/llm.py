@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from summarizer.cpukernels import cpu_has_native_bf16, use_blocked_linear, use_int8_weights
+from summarizer.cpukernels import cpu_has_native_bf16, use_blocked_linear, use_int4_weights, use_int8_weights
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -86,11 +86,11 @@ def _package_dir(module: str) -> Path | None:
 
 
 def default_dtype() -> str:
-    """bfloat16 where it is computed fast (GPUs, CPUs with bf16 instructions); elsewhere weight-only int8, which
-    reads a quarter of float32's bytes per token and agreed with float32 on every next token of bench prompts."""
+    """bfloat16 on a GPU; on a CPU int4, which keeps the model file's 4-bit weights 4-bit (an eighth of float32's
+    bytes per token, the same weights) and the rest in bfloat16 where the CPU computes it, else float32."""
     import torch
 
-    return "bfloat16" if torch.cuda.is_available() or cpu_has_native_bf16() else "int8"
+    return "bfloat16" if torch.cuda.is_available() else "int4"
 
 
 def _resolve_dtype(dtype: str | None):
@@ -106,8 +106,18 @@ def _resolve_dtype(dtype: str | None):
         "fp16": torch.float16,
     }
     if dtype not in table:
-        raise ModelUnavailable(f"unknown dtype {dtype!r}; use bfloat16, float32 or int8 (CPU)")
+        raise ModelUnavailable(f"unknown dtype {dtype!r}; use bfloat16, float32, int4 (CPU) or int8 (CPU)")
     return table[dtype]
+
+
+def prompt_lookup_setting(default: int) -> int:
+    """OPSDRAFT_MODEL_PROMPT_LOOKUP: tokens proposed per check, 0 for off, "auto" (or unset) for `default`."""
+    value = os.environ.get("OPSDRAFT_MODEL_PROMPT_LOOKUP", "auto").strip().lower()
+    if value in ("", "auto"):
+        return default
+    if not value.isdigit():
+        raise ModelUnavailable(f"OPSDRAFT_MODEL_PROMPT_LOOKUP={value!r}: use a number of tokens, 0 (off) or auto")
+    return int(value)
 
 
 def _dtype_label(torch_dtype) -> str:
@@ -129,7 +139,8 @@ class HFGenerator:
     Calls from several threads at once are batched: the caller that finds the model free runs everything queued
     by then as one left-padded batch (up to `max_batch`), and the others wait for their answer. Decoding one
     token reads every weight once whatever the batch size, so a batch of four costs little more than one.
-    Prompt-lookup and assisted decoding work on one sequence only, so with them each request runs alone.
+    Prompt-lookup decoding works on one sequence only: a request found alone uses it, concurrent ones are batched
+    without it. Assisted decoding runs each request alone.
     """
 
     def __init__(self, model: Any, tokenizer: Any, name: str, max_batch: int | None = None):
@@ -149,8 +160,10 @@ class HFGenerator:
         self.last_new_tokens = 0
         # Prompt-lookup decoding: drafts copy event text from the prompt, so n-grams found there are
         # verified in one forward pass instead of one pass per token. Same greedy output in float32 and bfloat16
-        # (int8's few-row products may round differently from its one-row one). 0 turns it off.
-        self.prompt_lookup = int(os.environ.get("OPSDRAFT_MODEL_PROMPT_LOOKUP", "0"))
+        # (int8's and int4's few-row products may round differently from their one-row ones). 0 turns it off;
+        # load_generator turns it on for int4, where checking 4 tokens costs little more than decoding one.
+        # Used when a request runs alone: concurrent requests are batched instead.
+        self.prompt_lookup = prompt_lookup_setting(0)
         # Assisted decoding: a small model (another HFGenerator) proposes tokens that this one verifies in one
         # pass; same greedy output. Tokenizers may differ (transformers' universal assisted decoding).
         self.assistant: HFGenerator | None = None
@@ -183,7 +196,7 @@ class HFGenerator:
                 continue  # another thread is running the model; our request may be in its next batch
             try:
                 with self._queue_lock:
-                    size = 1 if self.prompt_lookup > 0 or self.assistant else self.max_batch
+                    size = 1 if self.assistant else self.max_batch
                     batch, self._queue = self._queue[:size], self._queue[size:]
                 if batch:
                     self._run(batch)
@@ -204,7 +217,7 @@ class HFGenerator:
                     extra = {"assistant_model": self.assistant.model}
                     if self.assistant.tokenizer.get_vocab() != self.tokenizer.get_vocab():  # universal assisted
                         extra |= {"tokenizer": self.tokenizer, "assistant_tokenizer": self.assistant.tokenizer}
-                elif self.prompt_lookup > 0:
+                elif self.prompt_lookup > 0 and len(batch) == 1:
                     extra = {"prompt_lookup_num_tokens": self.prompt_lookup}
                 start = time.perf_counter()
                 out = self.model.generate(
@@ -305,17 +318,17 @@ def load_generator(
     _require_runtime()
     cache_dir = Path(cache_dir).expanduser().resolve()
     dtype = dtype or os.environ.get("OPSDRAFT_LLM_DTYPE") or default_dtype()
-    int8 = dtype == "int8"
-    torch_dtype = _resolve_dtype("float32" if int8 else dtype)  # int8 is made from the float32 copy
-    key = (setting, str(cache_dir), "int8" if int8 else str(torch_dtype))
+    quantized = dtype if dtype in ("int4", "int8") else None
+    torch_dtype = _resolve_dtype("float32" if quantized else dtype)  # int4 and int8 are made from the float32 copy
+    key = (setting, str(cache_dir), quantized or str(torch_dtype))
     with _CACHE_LOCK:
         gen = _CACHE.get(key)
         if gen is None:
             try:
                 gen = _load(setting, cache_dir, torch_dtype, progress)
-                if int8:
-                    _quantize_int8(gen)
-                if gen.device.type == "cpu":  # float32 layers (the int8 model's head too) decode on every core
+                if quantized:
+                    _quantize(gen, quantized)
+                if gen.device.type == "cpu":  # float layers (the quantized models' heads too) decode on every core
                     use_blocked_linear(gen.model)
             except OSError as exc:  # unwritable cache dir, disk full, unreadable parts...
                 raise ModelUnavailable(
@@ -326,14 +339,23 @@ def load_generator(
         return gen
 
 
-def _quantize_int8(gen: HFGenerator) -> None:
-    """CPU only: weight-only int8 (summarizer/cpukernels.use_int8_weights) for every linear layer but the output
-    head (quantizing that one spoils the text)."""
+def _quantize(gen: HFGenerator, kind: str) -> None:
+    """CPU only. int4: the layers that are 4-bit in the model file stay 4-bit (cpukernels.use_int4_weights), the
+    rest is bfloat16 where the CPU computes it, else float32. int8: weight-only int8 (cpukernels.use_int8_weights)
+    for every linear layer but the output head (quantizing that one spoils the text)."""
+    import torch
+
     if gen.device.type != "cpu":
-        raise ModelUnavailable("OPSDRAFT_LLM_DTYPE=int8 is for CPUs; use bfloat16 on a GPU")
+        raise ModelUnavailable(f"OPSDRAFT_LLM_DTYPE={kind} is for CPUs; use bfloat16 on a GPU")
     gen.model = gen.model.float()  # a no-op but for models loaded in another dtype
-    use_int8_weights(gen.model)
-    gen.name = gen.name.replace("fp32", "int8")
+    if kind == "int8":
+        use_int8_weights(gen.model)
+        gen.name = gen.name.replace("fp32", "int8")
+        return
+    rest = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    four_bit = use_int4_weights(gen.model, rest)
+    gen.name = gen.name.replace("fp32", f"int4 x{four_bit} + {_dtype_label(rest)}")
+    gen.prompt_lookup = prompt_lookup_setting(3 if four_bit else 0)  # 1.1x one token at a time in bench/llm
 
 
 def _load(setting: str, cache_dir: Path, torch_dtype, progress: Progress | None) -> HFGenerator:

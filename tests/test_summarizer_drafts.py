@@ -199,12 +199,23 @@ def test_ticket_reply_with_smollm2_resists_injection(smollm2):
 @pytest.mark.slow
 def test_concurrent_generations_are_batched():
     """Three threads asking at once share batches, and each gets the answer it would have got alone (in
-    float32: in bfloat16 the padded batch's rounding can tip a near tie between two tokens)."""
-    import threading
-
+    float32: in bfloat16 the padded batch's rounding can tip a near tie between two tokens). With prompt lookup
+    on, a request alone uses it (same text in float32) and concurrent ones are still batched."""
     smollm2 = load_generator("smollm2", Path(tempfile.gettempdir()) / "opsdraft-test-models", dtype="float32")
+    assert smollm2.prompt_lookup == 0  # on by default only for int4
     prompts = [[{"role": "user", "content": f"Say the word {w} twice."}] for w in ("alpha", "disk", "checkout")]
     alone = [smollm2.generate(p, max_new_tokens=12) for p in prompts]
+    smollm2.prompt_lookup = 3
+    try:
+        _batched_answers(smollm2, prompts, alone)
+    finally:
+        smollm2.prompt_lookup = 0
+
+
+def _batched_answers(smollm2, prompts, alone) -> None:
+    import threading
+
+    assert [smollm2.generate(p, max_new_tokens=12) for p in prompts] == alone
     runs_before = len(smollm2.batch_sizes)
     results: dict[int, str] = {}
     smollm2._lock.acquire()  # hold the model so that all three requests queue up behind it
@@ -256,7 +267,7 @@ def test_int8_weights_on_cpu():
     assert torch.nn.functional.cosine_similarity(a, b, dim=0) > 0.99 and a.argmax() == b.argmax()
     assert gen.generate([{"role": "user", "content": "Say hello."}], max_new_tokens=8).strip()
     with pytest.raises(ModelUnavailable, match="unknown dtype"):
-        load_generator("smollm2", Path(tempfile.gettempdir()) / "opsdraft-test-models", dtype="int4")
+        load_generator("smollm2", Path(tempfile.gettempdir()) / "opsdraft-test-models", dtype="int3")
 
 
 def test_tidy_prose_drops_loops_and_cut_off_text():

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "bench" / "drafts"))
 
 from scenarios import SCENARIOS, TICKETS  # noqa: E402
 
+from summarizer.cpukernels import decode_weight_bytes, layer_decode_bytes  # noqa: E402
 from summarizer.drafts import _postmortem_prompt, build_postmortem, build_ticket_reply  # noqa: E402
 from summarizer.llm import load_generator  # noqa: E402
 
@@ -43,19 +44,8 @@ def read_bandwidth_gbs(torch, size_mb: int = 1024, repeats: int = 5) -> float:
 
 
 def linear_layers(torch, model) -> list[tuple[object, int]]:
-    """(layer, bytes of its weight) for float and dynamically quantized (int8) linear layers."""
-    out = []
-    for m in model.modules():
-        if isinstance(m, torch.nn.Linear):
-            out.append((m, m.weight.numel() * m.weight.element_size()))
-        elif isinstance(m, torch.ao.nn.quantized.dynamic.Linear):  # int8 weights
-            out.append((m, m.weight().numel()))
-    return out
-
-
-def weight_bytes(torch, model) -> int:
-    quantized = sum(b for m, b in linear_layers(torch, model) if not isinstance(m, torch.nn.Linear))
-    return quantized + sum(p.numel() * p.element_size() for p in model.parameters())
+    """(layer, bytes of weight one decoding step reads from it) for every linear layer."""
+    return [(m, layer_decode_bytes(m)) for m in model.modules() if isinstance(m, torch.nn.Linear)]
 
 
 def gemv_bandwidth_gbs(torch, model, sweeps: int = 5) -> float:
@@ -65,8 +55,8 @@ def gemv_bandwidth_gbs(torch, model, sweeps: int = 5) -> float:
     fast the memory is."""
     head = model.get_output_embeddings()
     layers = [(m, b) for m, b in linear_layers(torch, model) if m is not head]
-    inputs = [torch.randn(1, m.in_features, dtype=m.weight.dtype if isinstance(m, torch.nn.Linear)
-                          and m.weight.is_floating_point() else torch.float32) for m, _ in layers]
+    dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())  # the activations' dtype
+    inputs = [torch.randn(1, m.in_features, dtype=dtype) for m, _ in layers]
     best = float("inf")
     with torch.inference_mode():
         for _ in range(sweeps):
@@ -120,7 +110,7 @@ def main() -> int:
     ap.add_argument("--model", default="smollm2")
     ap.add_argument("--tokens", type=int, default=96)
     ap.add_argument("--dtype", default=None,
-                    help="float32, bfloat16 or int8 (CPU); default: bf16 where the CPU computes it, else int8")
+                    help="float32, bfloat16, int8 (CPU) or int4 (CPU); default: int4 on a CPU, bf16 on a GPU")
     ap.add_argument("--lookup", default="3,10", help="prompt-lookup lengths to measure, comma-separated")
     ap.add_argument("--assistant", default="",
                     help="a small model for assisted decoding (e.g. smollm2), measured against plain decoding")
@@ -132,17 +122,16 @@ def main() -> int:
     if gen is None or not hasattr(gen, "model"):
         print("SKIP: bench/llm measures an in-process transformers model")
         return 0
-    weights = weight_bytes(torch, gen.model)
+    weights = decode_weight_bytes(gen.model)
     # tied input/output embeddings are stored once but the embedding lookup reads one row, not the table
     emb = gen.model.get_input_embeddings().weight
     tied = emb is gen.model.get_output_embeddings().weight
     per_token = weights if tied else weights - emb.numel() * emb.element_size()
     bw = read_bandwidth_gbs(torch)
     bound = bw * 1e9 / per_token
-    # Plain decoding is the full-precision (float32) model; bf16 and int8 are the lighter formats. Its bound is
-    # the yardstick every mode's drafting speed is compared with.
-    n_params = sum(p.numel() for p in gen.model.parameters()) + sum(
-        m.weight().numel() for m, _ in linear_layers(torch, gen.model) if not isinstance(m, torch.nn.Linear))
+    # Plain decoding is the full-precision (float32) model; bf16, int8 and int4 are the lighter formats. Its bound
+    # is the yardstick every mode's drafting speed is compared with.
+    n_params = sum(p.numel() for p in {id(p): p for p in gen.model.parameters()}.values())
     fp32_bound = bw * 1e9 / (n_params * 4 if tied else (n_params - emb.numel()) * 4)
     print(f"model {gen.name}; torch threads {torch.get_num_threads()} of {os.cpu_count()} cores")
     kernel = gemv_bandwidth_gbs(torch, gen.model)
