@@ -50,21 +50,21 @@ FEW_ROWS = 32  # up to this many rows (decoding, prompt-lookup checks, small bat
 
 def use_blocked_linear(model: Any, blocks: int = BLOCKS, *, tune: bool = True) -> int:
     """Route the model's float32 and bfloat16 CPU linear layers (output head included) through blocked_linear for
-    products of few rows, where that is faster on this CPU (timed once per dtype on the largest layer; tune=False
-    routes without timing). Returns how many layers were routed. Same results up to the order of additions."""
+    products of few rows, where that is faster on this CPU: timed once for each weight shape and dtype, over the
+    layers of that shape in turn as decoding reads them (tune=False routes without timing). Returns how many
+    layers were routed. Same results up to the order of additions."""
     import torch
 
-    eligible = [m for m in model.modules()
-                if isinstance(m, torch.nn.Linear) and "forward" not in vars(m) and m.weight.device.type == "cpu"
+    groups: dict[tuple, list[Any]] = {}
+    for m in model.modules():
+        if (isinstance(m, torch.nn.Linear) and "forward" not in vars(m) and m.weight.device.type == "cpu"
                 and m.weight.dtype in (torch.float32, torch.bfloat16) and m.weight.shape[0] % blocks == 0
-                and m.weight.is_contiguous()]
+                and m.weight.is_contiguous()):
+            groups.setdefault((m.weight.dtype, tuple(m.weight.shape)), []).append(m)
     routed = 0
-    for dtype in (torch.float32, torch.bfloat16):
-        layers = [m for m in eligible if m.weight.dtype == dtype]
-        if not layers:
-            continue
-        widest = max(layers, key=lambda m: m.weight.numel()).weight
-        one, few = (True, True) if not tune else (_faster(widest, 1, blocks), _faster(widest, 8, blocks))
+    for layers in groups.values():
+        weights = [m.weight for m in layers[:16]]
+        one, few = (True, True) if not tune else (_faster(weights, 1, blocks), _faster(weights, 8, blocks))
         if not (one or few):
             continue
         for module in layers:
@@ -73,26 +73,27 @@ def use_blocked_linear(model: Any, blocks: int = BLOCKS, *, tune: bool = True) -
     return routed
 
 
-def _faster(weight: Any, rows: int, blocks: int, repeats: int = 5) -> bool:
-    """Whether blocked_linear beats torch's product for `rows` rows of this weight on this CPU (best of repeats)."""
+def _faster(weights: list[Any], rows: int, blocks: int, repeats: int = 3) -> bool:
+    """Whether blocked_linear beats torch's product for `rows` rows on this CPU: best of `repeats` sweeps over
+    these weights in turn (cold in the caches, as in decoding)."""
     import time
 
     import torch
 
-    x = torch.randn(rows, weight.shape[1], dtype=weight.dtype)
+    x = torch.randn(rows, weights[0].shape[1], dtype=weights[0].dtype)
 
-    def best(fn) -> float:
-        fn()
+    def best(product) -> float:
         times = []
-        for _ in range(repeats):
+        for _ in range(repeats + 1):  # the first sweep warms up
             t = time.perf_counter()
-            fn()
+            for w in weights:
+                product(x, w)
             times.append(time.perf_counter() - t)
-        return min(times)
+        return min(times[1:])
 
     with torch.inference_mode():
-        blocked = best(lambda: blocked_linear(x, weight, blocks))
-        return blocked < 0.95 * best(lambda: torch.nn.functional.linear(x, weight))
+        blocked = best(lambda x, w: blocked_linear(x, w, blocks))
+        return blocked < 0.95 * best(torch.nn.functional.linear)
 
 
 def _forward(module: Any, blocks: int, one: bool, few: bool):

@@ -292,3 +292,16 @@ def test_postmortem_template_from_argument_and_env(tmp_path, monkeypatch):
     assert build_postmortem(facts, [], None).body == (
         "# Checkout 5xx after deploy\n\n## Root cause\n\nTo be completed by the incident owner.\n"
     )
+
+
+def test_prompt_lookup_setting(monkeypatch):
+    from summarizer.llm import prompt_lookup_setting
+
+    monkeypatch.delenv("OPSDRAFT_MODEL_PROMPT_LOOKUP", raising=False)
+    assert prompt_lookup_setting(3) == 3  # unset: the format's default (3 for int4, else 0)
+    for value, want in (("auto", 3), ("0", 0), (" 10 ", 10)):
+        monkeypatch.setenv("OPSDRAFT_MODEL_PROMPT_LOOKUP", value)
+        assert prompt_lookup_setting(3) == want
+    monkeypatch.setenv("OPSDRAFT_MODEL_PROMPT_LOOKUP", "fast")
+    with pytest.raises(ModelUnavailable, match="OPSDRAFT_MODEL_PROMPT_LOOKUP"):
+        prompt_lookup_setting(0)
