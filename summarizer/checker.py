@@ -64,7 +64,11 @@ class CheckResult:
     unsourced: list[str] = field(default_factory=list)  # sentences removed because no source relates to them
 
 
+_LIST_MARKER = re.compile(r"^[ \t]*\(?\d{1,2}[.)](?=\s|$)", re.M)  # "1." or "(2)" opening a list item: not a claim
+
+
 def _mask(text: str) -> str:
+    text = _LIST_MARKER.sub(lambda m: " " * len(m.group(0)), text)
     text = _PLACEHOLDER.sub(lambda m: " " * len(m.group(0)), text)
     text = _CITATION.sub(lambda m: " " * len(m.group(0)), text)
     return _REF.sub(lambda m: " " * len(m.group(0)), text)
@@ -151,7 +155,15 @@ class Corpus:
 
 
 def split_sentences(text: str) -> list[str]:
-    return [s for s in _SENTENCE_SPLIT.split(text.strip()) if s.strip()]
+    out: list[str] = []
+    for piece in _SENTENCE_SPLIT.split(text.strip()):
+        if not piece.strip():
+            continue
+        if out and _LIST_MARKER.fullmatch(out[-1].rsplit("\n", 1)[-1].strip()):  # "1." cut off its item: rejoin
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    return out
 
 
 def check_text(text: str, corpus: Corpus, *, cite: bool = True, promises: bool = False) -> CheckResult:

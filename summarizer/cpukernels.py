@@ -1,8 +1,8 @@
 """Decoding speed on CPUs: linear layers that read their weights at the memory's speed, or read fewer bytes.
 
 Decoding one token multiplies one activation row by every weight matrix, so its speed is set by how fast the
-weights stream from memory. torch's float32 matrix-vector product runs on one core: on the 2-core dev box it
-reads 15 GB/s of the ~22-27 GB/s the memory gives two cores. Its products of a few rows (prompt-lookup
+weights stream from memory. torch's float32 matrix-vector product runs on one core: on a 2-core AVX2 EPYC it
+read 15 GB/s of the ~22-27 GB/s the memory gives two cores. Its products of a few rows (prompt-lookup
 verification, batched drafts) are worse still: 2 to 11 rows took 2-4x as long as one. Cut into row blocks and
 run as one batched product, the same arithmetic spreads over every core: ~19 GB/s for one row, and 1.5-4x
 faster for 2-128 rows, never slower for whole prompts (measured in bench/llm and by hand; see the README).
@@ -208,8 +208,10 @@ def use_int4_weights(model: Any, dtype: Any) -> int:
     for module in model.modules():
         if not isinstance(module, torch.nn.Linear) or module.weight.device.type != "cpu":
             continue
+        if module.weight.shape[0] % 16:  # the kernel's packing works on 16 output rows at a time
+            continue
         grid = int4_grid(module.weight)
-        if grid is None or module.weight.shape[0] % 8:
+        if grid is None:
             continue
         levels, step, low = grid
         pack = torch.ops.aten._convert_weight_to_int4pack_for_cpu(levels, 1)

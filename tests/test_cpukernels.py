@@ -92,6 +92,14 @@ def test_int4_layers_compute_what_the_float_layers_did():
     torch.testing.assert_close(got[2], want[2])  # 9 rows (a prompt): the float copy, exactly
 
 
+def test_int4_needs_whole_blocks_of_16_output_rows():
+    w, _ = _four_bit(24, 96)
+    layer = torch.nn.Linear(96, 24)
+    with torch.no_grad():
+        layer.weight.copy_(w)
+    assert use_int4_weights(layer, torch.float32) == 0 and not hasattr(layer, "int4_weight")
+
+
 @pytest.mark.slow
 def test_real_model_logits_unchanged_by_blocked_layers():
     """SmolLM2 in float32: the routed model's next-token logits match torch's own products."""

@@ -71,6 +71,17 @@ def test_kept_sentences_carry_source_ids():
     assert result.text == "PriceService threw on db-01.prod [log:17]. Errors were 12% after v2.3.1 [alert:5]."
 
 
+def test_numbered_list_items_stay_whole_and_their_numbers_are_not_claims():
+    """A model's "1. **Step**: ..." is one sentence: the citation goes at its end, not between "1" and "." (the
+    number opened a list; no source needs to say "7")."""
+    text = "Steps:\n7. **Look at the errors**: PriceService threw on db-01.prod.\n8) Errors were 12% after v2.3.1."
+    assert [c.text for c in extract_claims(text)] == ["PriceService", "db-01.prod", "12%", "v2.3.1"]
+    result = check_text(text, SOURCES)
+    assert result.unsupported == []
+    assert result.text == ("Steps:\n7. **Look at the errors**: PriceService threw on db-01.prod [log:17]. "
+                           "8) Errors were 12% after v2.3.1 [alert:5].")
+
+
 def test_promises_need_a_runbook_not_the_ticket():
     result = check_text("We will refund order 88812 today.", SOURCES, promises=True)
     assert result.text == "" and "promise 'refund'" in result.unsupported[0]
