@@ -264,3 +264,29 @@ def layer_decode_bytes(module: Any) -> int:
     if hasattr(module, "int4_weight"):
         return module.int4_weight.numel() + module.int4_scales_zeros.numel() * 2
     return module.weight.numel() * module.weight.element_size()
+
+
+def rows_cost_ratio(model: Any, rows: int = 4, repeats: int = 3) -> float:
+    """How much longer every linear layer of the model takes, in turn, for `rows` rows than for one: what checking
+    `rows` tokens at once (prompt lookup) costs against decoding one, on this CPU with these kernels."""
+    import time
+
+    import torch
+
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    if not layers:
+        return float("inf")
+    dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
+    inputs = {n: [torch.randn(n, m.in_features, dtype=dtype) for m in layers] for n in (1, rows)}
+
+    def best(n: int) -> float:
+        times = []
+        for _ in range(repeats + 1):  # the first sweep warms up
+            t = time.perf_counter()
+            for m, x in zip(layers, inputs[n], strict=True):
+                m(x)
+            times.append(time.perf_counter() - t)
+        return min(times[1:])
+
+    with torch.inference_mode():
+        return best(rows) / best(1)

@@ -30,7 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from summarizer.cpukernels import cpu_has_native_bf16, use_blocked_linear, use_int4_weights, use_int8_weights
+from summarizer.cpukernels import (
+    cpu_has_native_bf16,
+    rows_cost_ratio,
+    use_blocked_linear,
+    use_int4_weights,
+    use_int8_weights,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -330,6 +336,8 @@ def load_generator(
                     _quantize(gen, quantized)
                 if gen.device.type == "cpu":  # float layers (the quantized models' heads too) decode on every core
                     use_blocked_linear(gen.model)
+                if quantized == "int4":
+                    gen.prompt_lookup = prompt_lookup_setting(_lookup_default(gen))
             except OSError as exc:  # unwritable cache dir, disk full, unreadable parts...
                 raise ModelUnavailable(
                     f"could not prepare model {setting!r} in {cache_dir}: {exc}; check that the model "
@@ -355,7 +363,18 @@ def _quantize(gen: HFGenerator, kind: str) -> None:
     rest = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
     four_bit = use_int4_weights(gen.model, rest)
     gen.name = gen.name.replace("fp32", f"int4 x{four_bit} + {_dtype_label(rest)}")
-    gen.prompt_lookup = prompt_lookup_setting(3 if four_bit else 0)  # 1.1x one token at a time in bench/llm
+
+
+LOOKUP_MAX_COST = 1.4  # checking 4 tokens cost 0.9-1.3x one with AVX512 kernels (lookup paid), 1.8-1.9x with AVX2
+
+
+def _lookup_default(gen: HFGenerator) -> int:
+    """3 where checking 4 tokens at once costs little more than decoding one (timed at load), else 0. In int4 with
+    AVX512 kernels 3-token prompt lookup made drafts 1.1x faster; with torch's AVX2 kernels, where checking 4
+    tokens cost 1.8x one, it ran at 0.88x."""
+    if not any(hasattr(m, "int4_weight") for m in gen.model.modules()):
+        return 0
+    return 3 if rows_cost_ratio(gen.model, 4) < LOOKUP_MAX_COST else 0
 
 
 def _load(setting: str, cache_dir: Path, torch_dtype, progress: Progress | None) -> HFGenerator:

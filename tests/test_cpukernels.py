@@ -153,3 +153,20 @@ def test_real_four_bit_model_keeps_its_weights_in_int4():
     for x, y in ((a, b), (step, step_ref)):
         assert torch.nn.functional.cosine_similarity(x, y, dim=0) > 0.99 and x.argmax() == y.argmax()
     assert gen.generate([{"role": "user", "content": "Say hello."}], max_new_tokens=8).strip()
+
+
+@pytest.mark.slow
+def test_prompt_lookup_is_on_by_default_where_checking_tokens_is_cheap(monkeypatch):
+    """int4 turns prompt lookup on (3 tokens) only where 4 rows cost under LOOKUP_MAX_COST times one row, as
+    timed at load; without 4-bit layers it stays off."""
+    import summarizer.llm as llm
+    from tests.conftest import require_smollm2
+
+    require_smollm2()
+    cache = Path(tempfile.gettempdir()) / "opsdraft-test-models"
+    gen, ref = llm.load_generator("smollm2", cache, dtype="int4"), llm.load_generator("smollm2", cache, dtype="float32")
+    assert 1 / 4 < llm.rows_cost_ratio(gen.model, 4) < 16  # a real timing, not a constant
+    for ratio, want in ((1.1, 3), (1.8, 0)):
+        monkeypatch.setattr(llm, "rows_cost_ratio", lambda model, rows, r=ratio: r)
+        assert llm._lookup_default(gen) == want
+    assert llm._lookup_default(ref) == 0
