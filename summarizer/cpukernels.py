@@ -175,24 +175,26 @@ def _grid_rows(w: Any, group: int) -> tuple[Any, Any, Any] | None:
     g = w.reshape(w.shape[0], -1, group)
     low, high = g.amin(-1), g.amax(-1)
     span = high - low
-    step = torch.zeros_like(span)
-    found = span == 0  # a constant group: any step will do
-    # try each possible number of steps between a group's extremes, most common (15) first; every group is
-    # exact at its true count (or a multiple of it that still fits in 15)
-    for steps in range(15, 0, -1):
+    off = g - low[..., None]
+    # most groups of a 4-bit weight use all 16 levels: try 15 steps between the extremes on every group at once
+    step = span / 15
+    found = ((torch.round(off / step[..., None]) * step[..., None] - off).abs().amax(-1) <= step * 1e-3) | (span == 0)
+    step = torch.where(span == 0, torch.zeros_like(step), step)  # a constant group: level 0, step 0
+    # the rest: fewer steps; every group is exact at its true count (or a multiple of it that fits in 15)
+    for steps in range(14, 0, -1):
         todo = ~found
         if not todo.any():
             break
-        s = span[todo] / steps
-        q = torch.round((g[todo] - low[todo][:, None]) / s[:, None])
-        exact = (q * s[:, None] + low[todo][:, None] - g[todo]).abs().amax(-1) <= s * 1e-3
-        hit = tuple(i[exact] for i in todo.nonzero(as_tuple=True))
+        idx = todo.nonzero(as_tuple=True)
+        s, o = span[idx] / steps, off[idx]
+        exact = (torch.round(o / s[:, None]) * s[:, None] - o).abs().amax(-1) <= s * 1e-3
+        hit = tuple(i[exact] for i in idx)
         step[hit] = s[exact]
         found[hit] = True
     if not found.all():
         return None
-    divisor = torch.where(span == 0, torch.ones_like(step), step)  # a constant group: level 0, step 0
-    levels = torch.round((g - low[..., None]) / divisor[..., None]).to(torch.int32).reshape(w.shape)
+    divisor = torch.where(span == 0, torch.ones_like(step), step)
+    levels = torch.round(off / divisor[..., None]).to(torch.int32).reshape(w.shape)
     return levels, step, low
 
 
