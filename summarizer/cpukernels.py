@@ -76,24 +76,25 @@ def use_blocked_linear(model: Any, blocks: int = BLOCKS, *, tune: bool = True) -
 def _faster(weights: list[Any], rows: int, blocks: int, repeats: int = 3) -> bool:
     """Whether blocked_linear beats torch's product for `rows` rows on this CPU: best of `repeats` sweeps over
     these weights in turn (cold in the caches, as in decoding)."""
-    import time
-
     import torch
 
     x = torch.randn(rows, weights[0].shape[1], dtype=weights[0].dtype)
-
-    def best(product) -> float:
-        times = []
-        for _ in range(repeats + 1):  # the first sweep warms up
-            t = time.perf_counter()
-            for w in weights:
-                product(x, w)
-            times.append(time.perf_counter() - t)
-        return min(times[1:])
-
     with torch.inference_mode():
-        blocked = best(lambda x, w: blocked_linear(x, w, blocks))
-        return blocked < 0.95 * best(torch.nn.functional.linear)
+        blocked = _best_sweep([lambda w=w: blocked_linear(x, w, blocks) for w in weights], repeats)
+        return blocked < 0.95 * _best_sweep([lambda w=w: torch.nn.functional.linear(x, w) for w in weights], repeats)
+
+
+def _best_sweep(calls: list[Any], repeats: int) -> float:
+    """Best time of `repeats` sweeps through calls, in turn, after one sweep that warms up."""
+    import time
+
+    times = []
+    for _ in range(repeats + 1):
+        t = time.perf_counter()
+        for call in calls:
+            call()
+        times.append(time.perf_counter() - t)
+    return min(times[1:])
 
 
 def _forward(module: Any, blocks: int, one: bool, few: bool):
@@ -271,24 +272,15 @@ def layer_decode_bytes(module: Any) -> int:
 def rows_cost_ratio(model: Any, rows: int = 4, repeats: int = 3) -> float:
     """How much longer every linear layer of the model takes, in turn, for `rows` rows than for one: what checking
     `rows` tokens at once (prompt lookup) costs against decoding one, on this CPU with these kernels."""
-    import time
-
     import torch
 
     layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     if not layers:
         return float("inf")
     dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
-    inputs = {n: [torch.randn(n, m.in_features, dtype=dtype) for m in layers] for n in (1, rows)}
 
-    def best(n: int) -> float:
-        times = []
-        for _ in range(repeats + 1):  # the first sweep warms up
-            t = time.perf_counter()
-            for m, x in zip(layers, inputs[n], strict=True):
-                m(x)
-            times.append(time.perf_counter() - t)
-        return min(times[1:])
+    def sweep(n: int) -> list[Any]:
+        return [lambda m=m, x=torch.randn(n, m.in_features, dtype=dtype): m(x) for m in layers]
 
     with torch.inference_mode():
-        return best(rows) / best(1)
+        return _best_sweep(sweep(rows), repeats) / _best_sweep(sweep(1), repeats)

@@ -116,11 +116,12 @@ def _resolve_dtype(dtype: str | None):
     return table[dtype]
 
 
-def prompt_lookup_setting(default: int) -> int:
-    """OPSDRAFT_MODEL_PROMPT_LOOKUP: tokens proposed per check, 0 for off, "auto" (or unset) for `default`."""
+def prompt_lookup_setting(default: int | Callable[[], int]) -> int:
+    """OPSDRAFT_MODEL_PROMPT_LOOKUP: tokens proposed per check, 0 for off, "auto" (or unset) for `default` (a
+    callable is called only then: the int4 default times the kernels)."""
     value = os.environ.get("OPSDRAFT_MODEL_PROMPT_LOOKUP", "auto").strip().lower()
     if value in ("", "auto"):
-        return default
+        return default() if callable(default) else default
     if not value.isdigit():
         raise ModelUnavailable(f"OPSDRAFT_MODEL_PROMPT_LOOKUP={value!r}: use a number of tokens, 0 (off) or auto")
     return int(value)
@@ -337,7 +338,7 @@ def load_generator(
                 if gen.device.type == "cpu":  # float layers (the quantized models' heads too) decode on every core
                     use_blocked_linear(gen.model)
                 if quantized == "int4":
-                    gen.prompt_lookup = prompt_lookup_setting(_lookup_default(gen))
+                    gen.prompt_lookup = prompt_lookup_setting(lambda: _lookup_default(gen))
             except OSError as exc:  # unwritable cache dir, disk full, unreadable parts...
                 raise ModelUnavailable(
                     f"could not prepare model {setting!r} in {cache_dir}: {exc}; check that the model "

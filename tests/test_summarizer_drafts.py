@@ -302,6 +302,9 @@ def test_prompt_lookup_setting(monkeypatch):
     for value, want in (("auto", 3), ("0", 0), (" 10 ", 10)):
         monkeypatch.setenv("OPSDRAFT_MODEL_PROMPT_LOOKUP", value)
         assert prompt_lookup_setting(3) == want
+    assert prompt_lookup_setting(lambda: pytest.fail("timed although the setting is explicit")) == 10
+    monkeypatch.setenv("OPSDRAFT_MODEL_PROMPT_LOOKUP", "auto")
+    assert prompt_lookup_setting(lambda: 3) == 3  # the int4 default is timed only for auto
     monkeypatch.setenv("OPSDRAFT_MODEL_PROMPT_LOOKUP", "fast")
     with pytest.raises(ModelUnavailable, match="OPSDRAFT_MODEL_PROMPT_LOOKUP"):
         prompt_lookup_setting(0)
