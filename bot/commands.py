@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
@@ -11,9 +10,8 @@ from sqlalchemy.orm import Session
 
 from bot.blocks import incident_line
 from opsdraft import events
-from opsdraft.bus import add_outbox
-from opsdraft.events import DraftRequest, IncidentCommand, SimilarRequest
-from opsdraft.models import Incident, Ticket, TimelineEntry
+from opsdraft.events import DraftRequest, IncidentCommand, SimilarRequest, publish
+from opsdraft.models import Incident, IncidentStatus, Ticket, TimelineEntry
 from opsdraft.settings import Settings
 
 INCIDENT_USAGE = (
@@ -88,9 +86,7 @@ def run_incident(s: Session, settings: Settings, p: Parsed, user: str, redact=la
     """`redact` cleans free text (a declared title) before it is queued: the outbox is stored too."""
     if p.verb == "declare":
         title = redact(p.rest)
-        add_outbox(s, settings.topics.incident_commands,
-                   IncidentCommand(action="declare", actor=user, title=title, severity=p.target).model_dump(),
-                   key=f"declare:{uuid.uuid4().hex}")
+        publish(s, settings.topics, IncidentCommand(action="declare", actor=user, title=title, severity=p.target))
         return (f"Declaring incident “{title}” ({p.target}); it will be announced in "
                 f"<#{settings.slack_incident_channel}>. Close it with `/incident close <id>` when it is over.")
     if p.verb == "list":
@@ -101,16 +97,13 @@ def run_incident(s: Session, settings: Settings, p: Parsed, user: str, redact=la
         alerts = "\n".join(f"• {a.name} on {a.service}: {a.status}" for a in inc.alerts)
         return f"{incident_line(inc)}\n{alerts}"
     if p.verb == "close":
-        if inc.status != "open":
+        if inc.status != IncidentStatus.open:
             return f"Incident #{inc.id} is already closed."
-        add_outbox(s, settings.topics.incident_commands,
-                   IncidentCommand(action="close", incident_id=inc.id, actor=user, note=p.rest).model_dump(),
-                   key=f"incident:{inc.id}")
+        publish(s, settings.topics, IncidentCommand(action="close", incident_id=inc.id, actor=user, note=p.rest))
         return f"Closing incident #{inc.id}; its postmortem draft will follow here for approval."
     if p.verb == "similar":
-        add_outbox(s, settings.topics.similar_requests, SimilarRequest(
-            incident_id=inc.id, requested_by=user, response_url=response_url, channel=channel).model_dump(),
-            key=f"incident:{inc.id}")
+        publish(s, settings.topics, SimilarRequest(
+            incident_id=inc.id, requested_by=user, response_url=response_url, channel=channel))
         return f"Searching past incidents like #{inc.id}…"
     kind = "timeline" if p.verb == "timeline" else "postmortem"
     events.request_draft(s, settings, DraftRequest(kind=kind, subject_type="incident", subject_id=inc.id,

@@ -9,8 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from opsdraft import events
-from opsdraft.bus import add_outbox
-from opsdraft.models import Approval, AuditLog, Draft, Ticket, utcnow
+from opsdraft.events import DraftReady, TicketReply, publish
+from opsdraft.models import Approval, AuditLog, Decision, Draft, DraftKind, DraftStatus, Ticket, utcnow
 from opsdraft.settings import Settings
 
 
@@ -29,13 +29,13 @@ def get_draft(s: Session, draft_id: int) -> Draft:
     return d
 
 
-def _decide(s: Session, draft_id: int, user: str, status: str) -> Draft:
+def _decide(s: Session, draft_id: int, user: str, status: DraftStatus) -> Draft:
     """Move a pending draft to `status`. The conditional UPDATE makes two concurrent clicks decide once."""
     d = get_draft(s, draft_id)
-    if d.status != "pending":
+    if d.status != DraftStatus.pending:
         raise FlowError(f"Draft #{draft_id} is already {d.status}.")
     now = utcnow()
-    changed = s.execute(update(Draft).where(Draft.id == draft_id, Draft.status == "pending")
+    changed = s.execute(update(Draft).where(Draft.id == draft_id, Draft.status == DraftStatus.pending)
                         .values(status=status, decided_by=user, decided_at=now)).rowcount
     if changed != 1:
         raise FlowError(f"Draft #{draft_id} was decided by someone else just now.")
@@ -44,17 +44,16 @@ def _decide(s: Session, draft_id: int, user: str, status: str) -> Draft:
 
 
 def approve(s: Session, settings: Settings, draft_id: int, user: str) -> Draft:
-    d = _decide(s, draft_id, user, "approved")
-    s.add(Approval(draft_id=d.id, user_id=user, decision="approved"))
+    d = _decide(s, draft_id, user, DraftStatus.approved)
+    s.add(Approval(draft_id=d.id, user_id=user, decision=Decision.approved))
     audit(s, user, "draft.approved", "draft", d.id, kind=d.kind, version=d.version)
-    if d.kind == "ticket_reply":
+    if d.kind == DraftKind.ticket_reply:
         ticket = s.get(Ticket, d.subject_id)
-        add_outbox(s, settings.topics.ticket_replies, {
-            "ticket_id": ticket.external_id, "draft_id": d.id, "version": d.version, "body": d.body,
-            "sources": d.sources, "approved_by": user, "approved_at": d.decided_at.isoformat(),
+        publish(s, settings.topics, TicketReply(
+            ticket_id=ticket.external_id, draft_id=d.id, version=d.version, body=d.body, sources=d.sources,
+            approved_by=user, approved_at=d.decided_at.isoformat(),
             # The relay puts the customer's name back from this scope's sealed placeholders as it publishes.
-            "scope": f"ticket:{ticket.external_id}",
-        }, key=ticket.external_id)
+            scope=f"ticket:{ticket.external_id}"))
         ticket.status = "answered"
         events.ticket_resolved(s, settings, ticket)
         # The outbox row commits with this transaction, so the reply is as good as sent.
@@ -64,15 +63,15 @@ def approve(s: Session, settings: Settings, draft_id: int, user: str) -> Draft:
 
 def mark_published(s: Session, d: Draft, actor: str) -> None:
     """Final and immutable from here on. Postmortems and timelines get here once posted to Slack."""
-    d.status = "published"
+    d.status = DraftStatus.published
     audit(s, actor, "draft.published", "draft", d.id, kind=d.kind)
 
 
 def reject(s: Session, draft_id: int, user: str, reason: str) -> Draft:
     if not reason.strip():
         raise FlowError("A reason is required to reject a draft.")
-    d = _decide(s, draft_id, user, "rejected")
-    s.add(Approval(draft_id=d.id, user_id=user, decision="rejected", reason=reason))
+    d = _decide(s, draft_id, user, DraftStatus.rejected)
+    s.add(Approval(draft_id=d.id, user_id=user, decision=Decision.rejected, reason=reason))
     audit(s, user, "draft.rejected", "draft", d.id, reason=reason)
     return d
 
@@ -81,16 +80,16 @@ def edit(s: Session, settings: Settings, draft_id: int, user: str, body: str) ->
     """An edit makes a new pending version; the old one is superseded, never changed."""
     if not body.strip():
         raise FlowError("The edited draft is empty.")
-    old = _decide(s, draft_id, user, "superseded")
+    old = _decide(s, draft_id, user, DraftStatus.superseded)
     new = Draft(request_id=f"edit:{old.id}:{uuid.uuid4().hex}", kind=old.kind, subject_type=old.subject_type,
                 subject_id=old.subject_id, version=old.version + 1, parent_id=old.id, title=old.title,
                 body=body, sources=old.sources, notes=[*old.notes, f"Edited by <@{user}> from v{old.version}."],
                 model=old.model)
     s.add(new)
     s.flush()
-    s.add(Approval(draft_id=old.id, user_id=user, decision="edited"))
+    s.add(Approval(draft_id=old.id, user_id=user, decision=Decision.edited))
     audit(s, user, "draft.edited", "draft", old.id, new_draft_id=new.id, new_version=new.version)
-    add_outbox(s, settings.topics.drafts_ready, {"draft_id": new.id, "kind": new.kind}, key=f"draft:{new.id}")
+    publish(s, settings.topics, DraftReady(draft_id=new.id, kind=new.kind))
     return new
 
 
@@ -99,8 +98,8 @@ def regenerate(s: Session, settings: Settings, draft_id: int, user: str, instruc
     than when the new version arrives) means nobody approves text a reviewer has just asked to replace, and
     the conditional UPDATE makes a double submit queue one request; the summarizer always answers (with a
     deterministic draft if the model fails), so the successor does arrive."""
-    old = _decide(s, draft_id, user, "superseded")
-    s.add(Approval(draft_id=old.id, user_id=user, decision="regenerated", reason=instructions or None))
+    old = _decide(s, draft_id, user, DraftStatus.superseded)
+    s.add(Approval(draft_id=old.id, user_id=user, decision=Decision.regenerated, reason=instructions or None))
     audit(s, user, "draft.regenerate_requested", "draft", old.id, version=old.version, instructions=instructions)
     events.request_draft(s, settings, events.DraftRequest(
         request_id=f"regenerate:{old.id}", kind=old.kind, subject_type=old.subject_type, subject_id=old.subject_id,

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.blocks import draft_blocks, draft_fallback_text, incident_line
-from opsdraft.bus import InvalidMessage, Message, consume
+from opsdraft.bus import Handler, InvalidMessage, consume, typed_handler
 from opsdraft.events import DraftReady, IncidentEvent, SimilarResult
-from opsdraft.models import Draft, Incident, utcnow
+from opsdraft.models import Draft, DraftKind, DraftStatus, Incident, utcnow
 from opsdraft.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -28,17 +28,13 @@ class Poster:
         self.client = WebClient(token=rt.settings.slack_bot_token, base_url=rt.settings.slack_api_url,
                                 retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)])
 
-    def __call__(self, s: Session, msg: Message) -> None:
-        data = msg.json()
-        try:
-            if msg.topic == self.settings.topics.drafts_ready:
-                self.post_draft(s, DraftReady.model_validate(data))
-            elif msg.topic == self.settings.topics.similar_results:
-                self.answer_similar(SimilarResult.model_validate(data))
-            else:
-                self.post_incident_event(s, IncidentEvent.model_validate(data))
-        except ValueError as exc:
-            raise InvalidMessage(str(exc)) from None
+    def handler(self) -> Handler:
+        t = self.settings.topics
+        return typed_handler({
+            t.drafts_ready: (DraftReady, self.post_draft),
+            t.similar_results: (SimilarResult, lambda s, res: self.answer_similar(res)),
+            t.incident_events: (IncidentEvent, self.post_incident_event),
+        })
 
     def post_draft(self, s: Session, ready: DraftReady) -> None:
         d = s.get(Draft, ready.draft_id)
@@ -90,8 +86,9 @@ async def publish_approved(rt: Runtime, stop: asyncio.Event, every: float = 30.0
 
     def due(s: Session) -> list[Draft]:
         cutoff = utcnow() - timedelta(seconds=grace_s)
-        return list(s.scalars(select(Draft).where(Draft.status == "approved", Draft.kind != "ticket_reply",
-                                                  Draft.decided_at <= cutoff).order_by(Draft.id)))
+        return list(s.scalars(select(Draft).where(
+            Draft.status == DraftStatus.approved, Draft.kind != DraftKind.ticket_reply, Draft.decided_at <= cutoff,
+        ).order_by(Draft.id)))
 
     while not stop.is_set():
         try:
@@ -111,6 +108,6 @@ async def run(rt: Runtime, stop: asyncio.Event) -> None:
     t = rt.settings.topics
     await asyncio.gather(
         consume(rt.bus, rt.db, [t.drafts_ready, t.incident_events, t.similar_results],
-                f"{rt.settings.consumer_group}-bot", Poster(rt), t.dead_letters, rt.redactor.redact, stop),
+                f"{rt.settings.consumer_group}-bot", Poster(rt).handler(), t.dead_letters, rt.redactor.redact, stop),
         publish_approved(rt, stop),
     )

@@ -82,7 +82,7 @@ class Dispatcher(BatchHandler):
         try:
             return "command", IncidentCommand.model_validate(msg.json())
         except ValueError as exc:
-            raise InvalidMessage(f"invalid incident command: {exc}") from None
+            raise InvalidMessage(f"invalid IncidentCommand: {exc}") from None
 
     @staticmethod
     def parse_log(msg: Message) -> tuple[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -31,11 +32,14 @@ from opsdraft.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERS, FAILURES, PRO
 from opsdraft.models import ConsumedMessage, Outbox, utcnow
 
 log = logging.getLogger(__name__)
-# aiokafka logs every produced value at DEBUG, and an approved ticket reply is produced with the customer's name
-# restored: keep that logger at INFO or above so the name never reaches a log.
-_producer_log = logging.getLogger("aiokafka.producer.producer")
-if _producer_log.level < logging.INFO:
-    _producer_log.setLevel(logging.INFO)
+
+
+def _quiet_producer_log() -> None:
+    """aiokafka logs every produced value at DEBUG, and an approved ticket reply is produced with the customer's
+    name restored: keep that logger at INFO or above so the name never reaches a log."""
+    producer_log = logging.getLogger("aiokafka.producer.producer")
+    if producer_log.level < logging.INFO:
+        producer_log.setLevel(logging.INFO)
 
 
 class InvalidMessage(Exception):
@@ -148,6 +152,7 @@ class Bus:
     """One producer per process; consumers are made per role."""
 
     def __init__(self, bootstrap: str):
+        _quiet_producer_log()
         self.bootstrap = bootstrap
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
 
@@ -188,11 +193,6 @@ async def read_topic(bus: Bus, topic: str, at_least: int, timeout: float = 30.0)
     finally:
         await consumer.stop()
     return out
-
-
-def add_outbox(session: Session, topic: str, payload: dict[str, Any], key: str | None = None) -> None:
-    """Queue a message in the caller's transaction; the relay produces it once that transaction commits."""
-    session.add(Outbox(topic=topic, key=key, payload=payload))
 
 
 async def relay_outbox(db: Database, bus: Bus, stop: asyncio.Event, interval: float = 0.2,
@@ -268,6 +268,21 @@ class Message:
 Handler = Callable[[Session, Message], None]
 Redact = Callable[[str], str]
 Seal = Callable[[bytes], str]  # encrypts a message so only holders of the key can read (and replay) it
+
+
+def typed_handler(routes: dict[str, tuple[type[BaseModel], Callable[[Session, Any], None]]]) -> Handler:
+    """One handler for several topics: `{topic: (Model, handler)}`. Each message is parsed into its topic's model
+    (a message that does not fit is invalid: dead-lettered with pydantic's reason) and handed to its handler."""
+
+    def handle(s: Session, msg: Message) -> None:
+        model, handler = routes[msg.topic]
+        try:
+            parsed = model.model_validate(msg.json())
+        except ValidationError as exc:
+            raise InvalidMessage(f"invalid {model.__name__}: {exc}") from None
+        handler(s, parsed)
+
+    return handle
 
 
 def _seen(db: Database, msg: Message) -> bool:

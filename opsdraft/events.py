@@ -1,18 +1,22 @@
-"""The messages roles send each other over internal topics, and the outbox helpers that queue them."""
+"""Typed topics: every message one role sends another, the topic it goes to and its partition key, in one table.
+
+`publish(s, topics, msg)` is the only way to queue a message: it looks the message's type up in `ROUTES`, so a
+topic and its key are never invented at a call site. A consumer declares `{topic: Route}`-backed handlers with
+`opsdraft.bus.typed_handler`, which parses each message into its model before the handler sees it.
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.orm import Session
 
-from opsdraft.bus import add_outbox
-from opsdraft.models import Incident, Ticket
-from opsdraft.settings import Settings
-
-DraftKind = Literal["timeline", "postmortem", "ticket_reply"]
+from opsdraft.models import DraftKind, Incident, Outbox, Ticket
+from opsdraft.settings import Settings, Topics
 
 
 class DraftRequest(BaseModel):
@@ -84,39 +88,82 @@ class IndexUpdate(BaseModel):
     id: int | None = None
 
 
-def _queue(s: Session, topic: str, msg: BaseModel, key: str) -> None:
-    add_outbox(s, topic, msg.model_dump(mode="json"), key=key)
+class TicketReply(BaseModel):
+    """An approved reply, the one message that leaves opsdraft for a ticketing system (`ticket-replies`).
 
+    `body` holds placeholders in the outbox; the relay restores the customer's name from `scope` as it
+    produces the message (opsdraft.privacy.publish_transform)."""
+
+    ticket_id: str
+    draft_id: int
+    version: int
+    body: str
+    sources: list[Any] = []
+    approved_by: str
+    approved_at: str
+    scope: str
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a message type goes: the attribute of `Topics` naming its topic, and its partition key (messages
+    with one key stay in order on one partition)."""
+
+    topic: str
+    key: Callable[[Any], str]
+
+
+ROUTES: dict[type[BaseModel], Route] = {
+    DraftRequest: Route("draft_requests", lambda m: f"{m.subject_type}:{m.subject_id}"),
+    DraftReady: Route("drafts_ready", lambda m: f"draft:{m.draft_id}"),
+    IncidentEvent: Route("incident_events", lambda m: f"incident:{m.incident_id}"),
+    # A declare has no incident yet: one person's declares stay in order.
+    IncidentCommand: Route("incident_commands", lambda m: f"incident:{m.incident_id}" if m.incident_id is not None
+                           else f"declare:{m.actor}"),
+    SimilarRequest: Route("similar_requests", lambda m: f"incident:{m.incident_id}"),
+    SimilarResult: Route("similar_results", lambda m: f"incident:{m.request.incident_id}"),
+    IndexUpdate: Route("index_updates", lambda m: f"{m.kind}:{m.id}" if m.id is not None else m.kind),
+    TicketReply: Route("ticket_replies", lambda m: m.ticket_id),
+}
+
+
+def topic_of(topics: Topics, model: type[BaseModel]) -> str:
+    return getattr(topics, ROUTES[model].topic)
+
+
+def publish(s: Session, topics: Topics, msg: BaseModel) -> None:
+    """Queue `msg` in the caller's transaction; the outbox relay produces it once that transaction commits."""
+    route = ROUTES[type(msg)]
+    s.add(Outbox(topic=getattr(topics, route.topic), key=route.key(msg), payload=msg.model_dump(mode="json")))
+
+
+# The domain's messages, by what happened.
 
 def request_draft(s: Session, settings: Settings, req: DraftRequest) -> None:
-    _queue(s, settings.topics.draft_requests, req, f"{req.subject_type}:{req.subject_id}")
+    publish(s, settings.topics, req)
 
 
 def incident_opened(s: Session, settings: Settings, incident: Incident) -> None:
-    _queue(s, settings.topics.incident_events, IncidentEvent(event="opened", incident_id=incident.id),
-           f"incident:{incident.id}")
+    publish(s, settings.topics, IncidentEvent(event="opened", incident_id=incident.id))
 
 
 def incident_reopened(s: Session, settings: Settings, incident: Incident) -> None:
-    _queue(s, settings.topics.incident_events, IncidentEvent(event="reopened", incident_id=incident.id),
-           f"incident:{incident.id}")
+    publish(s, settings.topics, IncidentEvent(event="reopened", incident_id=incident.id))
 
 
 def incident_closed(s: Session, settings: Settings, incident: Incident, actor: str) -> None:
-    key = f"incident:{incident.id}"
-    _queue(s, settings.topics.incident_events,
-           IncidentEvent(event="closed", incident_id=incident.id, actor=actor), key)
+    publish(s, settings.topics, IncidentEvent(event="closed", incident_id=incident.id, actor=actor))
     request_draft(s, settings, DraftRequest(
         request_id=f"postmortem:incident:{incident.id}:closed:{incident.closed_at.isoformat()}",
-        kind="postmortem", subject_type="incident", subject_id=incident.id, requested_by=actor))
-    _queue(s, settings.topics.index_updates, IndexUpdate(kind="incident", id=incident.id), key)
+        kind=DraftKind.postmortem, subject_type="incident", subject_id=incident.id, requested_by=actor))
+    publish(s, settings.topics, IndexUpdate(kind="incident", id=incident.id))
 
 
 def ticket_created(s: Session, settings: Settings, ticket: Ticket) -> None:
     request_draft(s, settings, DraftRequest(
-        request_id=f"ticket_reply:ticket:{ticket.id}:new", kind="ticket_reply", subject_type="ticket",
+        request_id=f"ticket_reply:ticket:{ticket.id}:new", kind=DraftKind.ticket_reply, subject_type="ticket",
         subject_id=ticket.id))
 
 
 def ticket_resolved(s: Session, settings: Settings, ticket: Ticket) -> None:
-    _queue(s, settings.topics.index_updates, IndexUpdate(kind="ticket", id=ticket.id), f"ticket:{ticket.id}")
+    publish(s, settings.topics, IndexUpdate(kind="ticket", id=ticket.id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
@@ -31,6 +32,37 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
+class DraftKind(StrEnum):
+    timeline = "timeline"
+    postmortem = "postmortem"
+    ticket_reply = "ticket_reply"
+
+
+class DraftStatus(StrEnum):
+    """pending -> approved -> published (final); pending -> rejected; pending -> superseded (edited or
+    regenerated: a new version takes its place). Ticket replies go approved -> published in one step."""
+
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+    published = "published"
+    superseded = "superseded"
+
+
+class Decision(StrEnum):
+    """What an approver did to a draft (the `approvals` rows)."""
+
+    approved = "approved"
+    rejected = "rejected"
+    edited = "edited"
+    regenerated = "regenerated"
+
+
+class IncidentStatus(StrEnum):
+    open = "open"
+    closed = "closed"
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -42,7 +74,7 @@ class Incident(Base):
     group_key: Mapped[str] = mapped_column(String(300), index=True)
     service: Mapped[str] = mapped_column(String(200))
     severity: Mapped[str] = mapped_column(String(20), default="unknown")
-    status: Mapped[str] = mapped_column(String(10), default="open", index=True)  # open | closed
+    status: Mapped[str] = mapped_column(String(10), default=IncidentStatus.open, index=True)  # IncidentStatus
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     all_resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -108,12 +140,12 @@ class Draft(Base):
     __table_args__ = (UniqueConstraint("request_id", name="uq_drafts_request_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(20))  # timeline | postmortem | ticket_reply
+    kind: Mapped[str] = mapped_column(String(20))  # DraftKind
     subject_type: Mapped[str] = mapped_column(String(20))  # incident | ticket
     subject_id: Mapped[int] = mapped_column(Integer, index=True)
     version: Mapped[int] = mapped_column(default=1)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("drafts.id"), default=None)
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|approved|rejected|published|superseded
+    status: Mapped[str] = mapped_column(String(20), default=DraftStatus.pending)  # DraftStatus
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     sources: Mapped[list[Any]] = mapped_column(default=list)
@@ -133,7 +165,7 @@ class Approval(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"), index=True)
     user_id: Mapped[str] = mapped_column(String(40))
-    decision: Mapped[str] = mapped_column(String(20))  # approved | rejected | edited
+    decision: Mapped[str] = mapped_column(String(20))  # Decision
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     at: Mapped[datetime] = mapped_column(default=utcnow)
 

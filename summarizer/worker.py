@@ -11,10 +11,18 @@ import time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from opsdraft.bus import InvalidMessage, Message, add_outbox, consume
-from opsdraft.events import DraftReady, DraftRequest, IndexUpdate, SimilarMatch, SimilarRequest, SimilarResult
+from opsdraft.bus import InvalidMessage, consume, typed_handler
+from opsdraft.events import (
+    DraftReady,
+    DraftRequest,
+    IndexUpdate,
+    SimilarMatch,
+    SimilarRequest,
+    SimilarResult,
+    publish,
+)
 from opsdraft.metrics import DRAFT_SECONDS, DRAFTS
-from opsdraft.models import Alert, Draft, Incident, LogEvent, Ticket, TimelineEntry
+from opsdraft.models import Alert, Draft, DraftStatus, Incident, LogEvent, Ticket, TimelineEntry
 from opsdraft.runtime import Runtime
 from opsdraft.settings import Settings
 from summarizer.drafts import Draft as DraftText
@@ -128,11 +136,7 @@ class Summarizer:
             draft.notes.append(self._model_note)
         return draft
 
-    def handle_request(self, s: Session, msg: Message) -> None:
-        try:
-            req = DraftRequest.model_validate(msg.json())
-        except ValueError as exc:
-            raise InvalidMessage(f"invalid draft request: {exc}") from None
+    def handle_request(self, s: Session, req: DraftRequest) -> None:
         if s.scalar(select(Draft.id).where(Draft.request_id == req.request_id)):
             return  # made already; this is a redelivery
         text = self.make(s, req)
@@ -149,26 +153,16 @@ class Summarizer:
                     unsupported_claims=text.unsupported_claims)
         s.add(row)
         s.flush()
-        add_outbox(s, self.settings.topics.drafts_ready,
-                   DraftReady(draft_id=row.id, kind=req.kind).model_dump(), key=f"draft:{row.id}")
+        publish(s, self.settings.topics, DraftReady(draft_id=row.id, kind=req.kind))
 
-    def handle_similar(self, s: Session, msg: Message) -> None:
+    def handle_similar(self, s: Session, req: SimilarRequest) -> None:
         """Closed incidents most like this one, by the same embeddings the drafts retrieve with."""
-        try:
-            req = SimilarRequest.model_validate(msg.json())
-        except ValueError as exc:
-            raise InvalidMessage(f"invalid similar request: {exc}") from None
         doc = incident_doc(s, req.incident_id)
         hits = [h for h in self.index.search(doc.text, k=req.k + 1, kinds={"incident"}) if h.key != doc.key]
         matches = [SimilarMatch(key=h.key, title=h.title, score=round(h.score, 3)) for h in hits[:req.k]]
-        add_outbox(s, self.settings.topics.similar_results,
-                   SimilarResult(request=req, matches=matches).model_dump(), key=f"incident:{req.incident_id}")
+        publish(s, self.settings.topics, SimilarResult(request=req, matches=matches))
 
-    def handle_index_update(self, s: Session, msg: Message) -> None:
-        try:
-            upd = IndexUpdate.model_validate(msg.json())
-        except ValueError as exc:
-            raise InvalidMessage(f"invalid index update: {exc}") from None
+    def handle_index_update(self, s: Session, upd: IndexUpdate) -> None:
         if upd.kind == "incident":
             docs = [incident_doc(s, upd.id)]
         elif upd.kind == "ticket":
@@ -185,7 +179,7 @@ def resolved_ticket_doc(s: Session, ticket_id: int) -> Doc:
     if t is None:
         raise InvalidMessage(f"ticket {ticket_id} does not exist")
     reply = s.scalar(select(Draft.body).where(
-        Draft.subject_type == "ticket", Draft.subject_id == t.id, Draft.status == "published",
+        Draft.subject_type == "ticket", Draft.subject_id == t.id, Draft.status == DraftStatus.published,
     ).order_by(Draft.version.desc()).limit(1)) or ""
     text = f"{t.subject}\n{t.body}\nResolution:\n{reply}"
     return Doc(key=f"ticket:{t.external_id}", title=f"Ticket {t.external_id}: {t.subject}", text=text[:4000],
@@ -200,14 +194,11 @@ async def run(rt: Runtime, stop: asyncio.Event) -> None:
     t = rt.settings.topics
     group = f"{rt.settings.consumer_group}-summarizer"
 
-    def dispatch(s: Session, msg: Message) -> None:
-        if msg.topic == t.draft_requests:
-            summarizer.handle_request(s, msg)
-        elif msg.topic == t.similar_requests:
-            summarizer.handle_similar(s, msg)
-        else:
-            summarizer.handle_index_update(s, msg)
-
+    dispatch = typed_handler({
+        t.draft_requests: (DraftRequest, summarizer.handle_request),
+        t.similar_requests: (SimilarRequest, summarizer.handle_similar),
+        t.index_updates: (IndexUpdate, summarizer.handle_index_update),
+    })
     # Draft requests are made side by side, so an in-process model batches them (HFGenerator) and a model
     # server gets concurrent calls (which vLLM and llama.cpp batch in turn).
     await consume(rt.bus, rt.db, [t.draft_requests, t.similar_requests, t.index_updates], group, dispatch,

@@ -54,7 +54,7 @@ async def produce_log_lines(bus, topic: str, n: int) -> None:
 @pytest.fixture
 def fake():
     """A fresh fake Slack Web API for the bot tests."""
-    from opsdraft.slackfake import FakeSlack
+    from opsdraft_app.testing.slackfake import FakeSlack
 
     with FakeSlack(token="xoxb-test") as f:
         yield f

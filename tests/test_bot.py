@@ -12,11 +12,11 @@ from slack_sdk.models.blocks import Block
 
 from bot.blocks import chunk_text, draft_blocks
 from bot.worker import Poster
-from opsdraft.http import build_http
 from opsdraft.models import Approval, AuditLog, Draft, Incident, Outbox, Ticket
 from opsdraft.runtime import Runtime
-from opsdraft.slackfake import validate_blocks
-from opsdraft.slacksign import block_action_body, post_signed, slash_command_body, view_submission_body
+from opsdraft_app.http import build_http
+from opsdraft_app.testing.slackfake import validate_blocks
+from opsdraft_app.testing.slacksign import block_action_body, post_signed, slash_command_body, view_submission_body
 
 APPROVER, OTHER = "U0APPROVER", "U0STRANGER"
 SECRET = "test-signing-secret"

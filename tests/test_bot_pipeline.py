@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from opsdraft.bus import ensure_topics, free_port
 from opsdraft.models import AuditLog, Draft, Incident
-from opsdraft.runner import run_roles, runtime
-from opsdraft.slackfake import FakeSlack
-from opsdraft.slacksign import block_action_body, post_signed, slash_command_body, view_submission_body
+from opsdraft_app.runner import run_roles, runtime
+from opsdraft_app.testing.slackfake import FakeSlack
+from opsdraft_app.testing.slacksign import block_action_body, post_signed, slash_command_body, view_submission_body
 from tests.conftest import wait_until
 from tests.test_end_to_end import _listening
 

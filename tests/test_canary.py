@@ -22,9 +22,9 @@ import summarizer.worker
 from opsdraft.bus import free_port, read_topic
 from opsdraft.models import Base, Draft, Incident
 from opsdraft.privacy import install_log_redaction
-from opsdraft.runner import run_roles, runtime
-from opsdraft.slackfake import FakeSlack
-from opsdraft.slacksign import block_action_body, post_signed
+from opsdraft_app.runner import run_roles, runtime
+from opsdraft_app.testing.slackfake import FakeSlack
+from opsdraft_app.testing.slacksign import block_action_body, post_signed
 from tests.conftest import require_smollm2, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]

@@ -6,7 +6,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from opsdraft.cli import app
+from opsdraft_app.cli import app
 
 runner = CliRunner()
 

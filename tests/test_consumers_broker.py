@@ -133,10 +133,10 @@ async def _committed(bus: Bus, group: str, topic: str) -> int | None:
 
 
 async def test_outbox_relay_produces_and_marks_sent(rt):
-    from opsdraft.bus import add_outbox
+    from opsdraft.events import IndexUpdate, publish
 
     with rt.db.session() as s:
-        add_outbox(s, rt.settings.topics.index_updates, {"kind": "runbooks"}, key="k")
+        publish(s, rt.settings.topics, IndexUpdate(kind="runbooks"))
     stop = asyncio.Event()
     task = asyncio.create_task(relay_outbox(rt.db, rt.bus, stop, interval=0.05))
     try:

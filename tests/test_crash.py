@@ -75,7 +75,7 @@ def snapshot(url: str) -> dict:
 
 
 def start_consumer(env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "opsdraft.cli", "run", "--roles", "consumers"], env=env,
+    return subprocess.Popen([sys.executable, "-m", "opsdraft_app.cli", "run", "--roles", "consumers"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 

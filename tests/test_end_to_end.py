@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from opsdraft.bus import free_port, read_topic
 from opsdraft.models import AuditLog, Draft, Incident
-from opsdraft.runner import run_roles, runtime
-from opsdraft.slackfake import FakeSlack
-from opsdraft.slacksign import block_action_body, post_signed, slash_command_body
+from opsdraft_app.runner import run_roles, runtime
+from opsdraft_app.testing.slackfake import FakeSlack
+from opsdraft_app.testing.slacksign import block_action_body, post_signed, slash_command_body
 from tests.conftest import require_smollm2, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from opsdraft.bus import Bus, ensure_topics, read_topic
-from opsdraft.http import build_http
+from opsdraft_app.http import build_http
 
 WEBHOOK = {"version": "4", "status": "firing", "receiver": "opsdraft", "groupKey": "{}:{alertname=\"X\"}",
            "alerts": [{"status": "firing", "labels": {"alertname": "X", "job": "api"}, "annotations": {},

@@ -102,7 +102,7 @@ def test_scoped_redactor_and_settings(make_settings, database):
 
 
 def test_cli_redact_source(make_settings, monkeypatch, tmp_path):
-    from opsdraft.cli import app
+    from opsdraft_app.cli import app
 
     monkeypatch.setenv("OPSDRAFT_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("OPSDRAFT_REDACTION_MODE", "presidio")

@@ -23,8 +23,8 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 # The project is not installed into .venv and pytest's config has no pythonpath; make `opsdraft` importable.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from opsdraft.slackfake import FakeSlack, render_message  # noqa: E402
-from opsdraft.slacksign import (  # noqa: E402
+from opsdraft_app.testing.slackfake import FakeSlack, render_message  # noqa: E402
+from opsdraft_app.testing.slacksign import (  # noqa: E402
     block_action_body,
     post_signed,
     sign,

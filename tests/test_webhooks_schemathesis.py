@@ -20,8 +20,8 @@ def webhook_server(kafka_bootstrap, tmp_path_factory):
     import uvicorn
 
     from opsdraft.bus import Bus, ensure_topics
-    from opsdraft.http import build_http
     from opsdraft.settings import load_settings
+    from opsdraft_app.http import build_http
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -28,8 +28,8 @@ from sqlalchemy import func, select  # noqa: E402
 
 from opsdraft.bus import Bus, EmbeddedBroker, ensure_topics  # noqa: E402
 from opsdraft.models import ConsumedMessage, Incident  # noqa: E402
-from opsdraft.runner import runtime  # noqa: E402
 from opsdraft.settings import Topics, load_settings  # noqa: E402
+from opsdraft_app.runner import runtime  # noqa: E402
 
 T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 SERVICES = ["checkout", "payments", "search", "orders-db", "auth"]

@@ -27,7 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from opsdraft.slacksign import block_action_body, post_signed, slash_command_body  # noqa: E402
+from opsdraft_app.testing.slacksign import block_action_body, post_signed, slash_command_body  # noqa: E402
 
 SECRET = "bench-signing-secret"
 APPROVER = "U0BENCH"
@@ -40,10 +40,10 @@ def serve(port: int) -> None:
 
     from bot.app import build_app
     from opsdraft.db import Database
-    from opsdraft.http import build_http
     from opsdraft.privacy import get_redactor
     from opsdraft.runtime import Runtime
     from opsdraft.settings import load_settings
+    from opsdraft_app.http import build_http
 
     settings = load_settings()
     rt = Runtime(settings=settings, db=Database(settings.db_url), bus=None, redactor=get_redactor(settings))
@@ -52,7 +52,7 @@ def serve(port: int) -> None:
 
 def fake_slack(port: int, ids: str) -> None:
     """The fake Slack Web API in a process of its own, so that its work does not slow the measuring client."""
-    from opsdraft.slackfake import FakeSlack
+    from opsdraft_app.testing.slackfake import FakeSlack
 
     fake = FakeSlack(token="xoxb-bench", port=port).start()
     lo, hi = (int(x) for x in ids.split("-"))

@@ -1,4 +1,4 @@
-"""The HTTP surface: Slack events, webhook receivers (opsdraft/webhooks.py), health and metrics."""
+"""The HTTP surface: Slack events, webhook receivers (consumers/webhooks.py), health and metrics."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 
+from consumers.webhooks import webhook_router
 from opsdraft.bus import Bus
 from opsdraft.settings import Settings
-from opsdraft.webhooks import webhook_router
 
 
 def build_http(settings: Settings, bus: Bus, slack_app: AsyncApp | None) -> FastAPI:

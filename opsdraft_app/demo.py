@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 
 from opsdraft.bus import free_port, read_topic
 from opsdraft.models import Alert, Draft, Incident, LogEvent, Ticket
-from opsdraft.slackfake import FakeSlack, render_message
-from opsdraft.slacksign import block_action_body, post_signed, slash_command_body
+from opsdraft_app.testing.slackfake import FakeSlack, render_message
+from opsdraft_app.testing.slacksign import block_action_body, post_signed, slash_command_body
 
 SAMPLE = Path(__file__).with_name("sample") / "demo-events.jsonl"
 # Every piece of personal data or secret in the sample: none may appear in any output or store.
@@ -95,7 +95,7 @@ def _demo_logging(settings, capture: io.StringIO) -> None:
 
 
 async def _demo(console: Console, settings, fake: FakeSlack, log_capture: io.StringIO) -> bool:
-    from opsdraft.runner import kafka, run_roles, runtime
+    from opsdraft_app.runner import kafka, run_roles, runtime
 
     started = time.monotonic()
     watcher = SlackWatcher(fake, console)

@@ -91,7 +91,7 @@ async def run_roles(rt: Runtime, roles: set[str], stop: asyncio.Event, slack_cli
 
 
 async def serve_http(rt: Runtime, with_bot: bool, stop: asyncio.Event, slack_client=None) -> None:
-    from opsdraft.http import build_http
+    from opsdraft_app.http import build_http
 
     slack_app = None
     if with_bot:

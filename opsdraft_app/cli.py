@@ -68,7 +68,7 @@ def run(
     if unknown:
         console.print(f"[red]unknown roles: {', '.join(sorted(unknown))} (choose from {', '.join(ROLE_NAMES)})")
         raise typer.Exit(2)
-    from opsdraft.runner import kafka, run_roles, runtime
+    from opsdraft_app.runner import kafka, run_roles, runtime
 
     async def main(stop):
         async with kafka(settings) as bootstrap, runtime(settings, bootstrap) as rt:
@@ -294,7 +294,7 @@ def demo(
     keep: bool = typer.Option(False, help="Keep the demo's data directory from the previous run."),
 ) -> None:
     """Run the whole pipeline offline on embedded defaults, with a local fake Slack, and approve the drafts."""
-    from opsdraft.demo import run_demo
+    from opsdraft_app.demo import run_demo
 
     # Recorded, so the demo can check its own output for the sample's personal data too.
     ok = run_demo(Console(record=True), model=model, keep=keep)
