@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.ids import EDIT_BODY, REGENERATE_INSTRUCTIONS, REJECT_REASON, ActionId, CallbackId
 from opsdraft.models import Draft, Incident
 
 SECTION_LIMIT = 3000
@@ -74,10 +75,10 @@ def draft_blocks(d: Draft) -> list[dict[str, Any]]:
     if d.status == "pending":
         v = str(d.id)
         blocks.append({"type": "actions", "block_id": f"draft_actions:{d.id}", "elements": [
-            _button("Approve", "draft_approve", v, "primary"),
-            _button("Edit", "draft_edit", v),
-            _button("Reject", "draft_reject", v, "danger"),
-            _button("Regenerate", "draft_regenerate", v),
+            _button("Approve", ActionId.draft_approve, v, "primary"),
+            _button("Edit", ActionId.draft_edit, v),
+            _button("Reject", ActionId.draft_reject, v, "danger"),
+            _button("Regenerate", ActionId.draft_regenerate, v),
         ]})
     else:
         who = f" by <@{d.decided_by}>" if d.decided_by else ""
@@ -136,14 +137,14 @@ def incident_line(i: Incident) -> str:
 
 def edit_modal(d: Draft) -> dict[str, Any]:
     return {
-        "type": "modal", "callback_id": "draft_edit_submit", "private_metadata": str(d.id),
+        "type": "modal", "callback_id": CallbackId.draft_edit_submit, "private_metadata": str(d.id),
         "title": {"type": "plain_text", "text": f"Edit draft #{d.id}"[:24]},
         "submit": {"type": "plain_text", "text": "Save new version"[:24]},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [{
-            "type": "input", "block_id": "body",
+            "type": "input", "block_id": EDIT_BODY.block_id,
             "label": {"type": "plain_text", "text": "Draft text"},
-            "element": {"type": "plain_text_input", "action_id": "body_input", "multiline": True,
+            "element": {"type": "plain_text_input", "action_id": EDIT_BODY.action_id, "multiline": True,
                         "initial_value": d.body[:3000], "max_length": 3000},
         }],
     }
@@ -151,31 +152,31 @@ def edit_modal(d: Draft) -> dict[str, Any]:
 
 def regenerate_modal(d: Draft) -> dict[str, Any]:
     return {
-        "type": "modal", "callback_id": "draft_regenerate_submit", "private_metadata": str(d.id),
+        "type": "modal", "callback_id": CallbackId.draft_regenerate_submit, "private_metadata": str(d.id),
         "title": {"type": "plain_text", "text": f"Regenerate #{d.id}"[:24]},
         "submit": {"type": "plain_text", "text": "Regenerate"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
             _context(f"v{d.version} will be superseded now; v{d.version + 1} is drafted and posted for approval."),
-            {"type": "input", "block_id": "instructions", "optional": True,
+            {"type": "input", "block_id": REGENERATE_INSTRUCTIONS.block_id, "optional": True,
              "label": {"type": "plain_text", "text": "Instructions for the new version (optional)"},
-             "element": {"type": "plain_text_input", "action_id": "instructions_input", "multiline": True,
-                         "max_length": 1000, "placeholder": {"type": "plain_text",
-                                                              "text": "e.g. shorter; mention the rollback"}}},
+             "element": {"type": "plain_text_input", "action_id": REGENERATE_INSTRUCTIONS.action_id,
+                         "multiline": True, "max_length": 1000,
+                         "placeholder": {"type": "plain_text", "text": "e.g. shorter; mention the rollback"}}},
         ],
     }
 
 
 def reject_modal(d: Draft) -> dict[str, Any]:
     return {
-        "type": "modal", "callback_id": "draft_reject_submit", "private_metadata": str(d.id),
+        "type": "modal", "callback_id": CallbackId.draft_reject_submit, "private_metadata": str(d.id),
         "title": {"type": "plain_text", "text": f"Reject draft #{d.id}"[:24]},
         "submit": {"type": "plain_text", "text": "Reject"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [{
-            "type": "input", "block_id": "reason",
+            "type": "input", "block_id": REJECT_REASON.block_id,
             "label": {"type": "plain_text", "text": "Why is this draft rejected?"},
-            "element": {"type": "plain_text_input", "action_id": "reason_input", "multiline": True,
+            "element": {"type": "plain_text_input", "action_id": REJECT_REASON.action_id, "multiline": True,
                         "min_length": 3, "max_length": 2000},
         }],
     }

@@ -17,11 +17,15 @@ from opsdraft.settings import Settings
 INCIDENT_USAGE = (
     "Usage: `/incident declare <title> [sev1-4]` · `/incident list` · `/incident status <id>` · "
     "`/incident timeline <id>` · `/incident postmortem <id>` · `/incident similar <id>` · "
-    "`/incident close <id> [note]`"
+    "`/incident close <id> [note]` · `/incident merge <into id> <other id>` · `/incident split <id> <service>`"
 )
 DECLARE_USAGE = "Usage: `/incident declare <title> [sev1|sev2|sev3|sev4]`, e.g. `/incident declare Checkout 500s sev2`"
 SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
 TICKET_USAGE = "Usage: `/ticket suggest <ticket id>`"
+HELP = (f"opsdraft drafts incident timelines, postmortems and ticket replies for your approval.\n"
+        f"{INCIDENT_USAGE}\n{TICKET_USAGE}\n"
+        "Each draft has Approve, Edit (saves a new version), Reject (asks why) and Regenerate (optional "
+        "instructions). Only configured approvers may use them; an approved draft never changes.")
 
 
 class UsageError(Exception):
@@ -44,11 +48,17 @@ def parse_incident(text: str) -> Parsed:
         return Parsed("list")
     if verb == "declare":
         return _parse_declare(text.strip()[len(parts[0]):].strip())
-    if verb not in {"status", "timeline", "postmortem", "similar", "close"}:
+    if verb not in {"status", "timeline", "postmortem", "similar", "close", "merge", "split"}:
         raise UsageError(f"Unknown subcommand `{verb}`. {INCIDENT_USAGE}")
     if len(parts) < 2 or not re.fullmatch(r"#?\d{1,9}", parts[1]):
         raise UsageError(f"`/incident {verb}` needs an incident number. {INCIDENT_USAGE}")
-    return Parsed(verb, parts[1].lstrip("#"), parts[2] if len(parts) > 2 else "")
+    rest = parts[2].strip() if len(parts) > 2 else ""
+    if verb == "merge" and not re.fullmatch(r"#?\d{1,9}", rest):
+        raise UsageError(f"`/incident merge` needs two incident numbers: the one to keep, then the other. "
+                         f"{INCIDENT_USAGE}")
+    if verb == "split" and not re.fullmatch(r"[\w.:/-]{1,200}", rest):
+        raise UsageError(f"`/incident split` needs an incident number and a service. {INCIDENT_USAGE}")
+    return Parsed(verb, parts[1].lstrip("#"), rest.lstrip("#") if verb == "merge" else rest)
 
 
 def _parse_declare(rest: str) -> Parsed:
@@ -101,6 +111,20 @@ def run_incident(s: Session, settings: Settings, p: Parsed, user: str, redact=la
             return f"Incident #{inc.id} is already closed."
         publish(s, settings.topics, IncidentCommand(action="close", incident_id=inc.id, actor=user, note=p.rest))
         return f"Closing incident #{inc.id}; its postmortem draft will follow here for approval."
+    if p.verb in ("merge", "split"):
+        if inc.status != IncidentStatus.open:
+            return f"Incident #{inc.id} is closed; reopen-free edits only apply to open incidents."
+        if p.verb == "merge":
+            other = _incident(s, p.rest)
+            if other.id == inc.id:
+                return "An incident cannot be merged into itself."
+            publish(s, settings.topics, IncidentCommand(action="merge", incident_id=inc.id, other_id=other.id,
+                                                        actor=user))
+            return f"Merging incident #{other.id} into #{inc.id}; one postmortem will cover both."
+        if p.rest not in (inc.services or [inc.service]):
+            return f"Incident #{inc.id} has no service `{p.rest}` (it has {', '.join(inc.services or [inc.service])})."
+        publish(s, settings.topics, IncidentCommand(action="split", incident_id=inc.id, service=p.rest, actor=user))
+        return f"Splitting `{p.rest}` out of incident #{inc.id} into an incident of its own."
     if p.verb == "similar":
         publish(s, settings.topics, SimilarRequest(
             incident_id=inc.id, requested_by=user, response_url=response_url, channel=channel))

@@ -1,9 +1,12 @@
-"""Approval flows. Each runs in one transaction: the state change, the approval row, the audit entry and
-the messages it causes (via the outbox) commit together or not at all."""
+"""The database side of a draft's review: approve, edit, reject, regenerate, mark published. Each is a pure
+transition inside the caller's transaction, so the state change, the approval row, the audit entry and the
+messages it causes (via the outbox) commit together or not at all. Nothing here talks to Slack: flows.py
+does, around these. (Named `service` because `opsdraft drafts list` imports `latest_drafts` from here.)"""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -29,7 +32,7 @@ def get_draft(s: Session, draft_id: int) -> Draft:
     return d
 
 
-def _decide(s: Session, draft_id: int, user: str, status: DraftStatus) -> Draft:
+def _leave_pending(s: Session, draft_id: int, user: str, status: DraftStatus) -> Draft:
     """Move a pending draft to `status`. The conditional UPDATE makes two concurrent clicks decide once."""
     d = get_draft(s, draft_id)
     if d.status != DraftStatus.pending:
@@ -44,7 +47,7 @@ def _decide(s: Session, draft_id: int, user: str, status: DraftStatus) -> Draft:
 
 
 def approve(s: Session, settings: Settings, draft_id: int, user: str) -> Draft:
-    d = _decide(s, draft_id, user, DraftStatus.approved)
+    d = _leave_pending(s, draft_id, user, DraftStatus.approved)
     s.add(Approval(draft_id=d.id, user_id=user, decision=Decision.approved))
     audit(s, user, "draft.approved", "draft", d.id, kind=d.kind, version=d.version)
     if d.kind == DraftKind.ticket_reply:
@@ -61,16 +64,26 @@ def approve(s: Session, settings: Settings, draft_id: int, user: str) -> Draft:
     return d
 
 
-def mark_published(s: Session, d: Draft, actor: str) -> None:
+def mark_published(s: Session, d: Draft, actor: str) -> Draft:
     """Final and immutable from here on. Postmortems and timelines get here once posted to Slack."""
     d.status = DraftStatus.published
     audit(s, actor, "draft.published", "draft", d.id, kind=d.kind)
+    return d
+
+
+def approved_unposted(s: Session, approved_before: datetime) -> list[Draft]:
+    """Postmortems and timelines approved before `approved_before` but never posted as final (ticket replies are
+    published as they are approved, so they never wait here)."""
+    return list(s.scalars(select(Draft).where(
+        Draft.status == DraftStatus.approved, Draft.kind != DraftKind.ticket_reply,
+        Draft.decided_at <= approved_before,
+    ).order_by(Draft.id)))
 
 
 def reject(s: Session, draft_id: int, user: str, reason: str) -> Draft:
     if not reason.strip():
         raise FlowError("A reason is required to reject a draft.")
-    d = _decide(s, draft_id, user, DraftStatus.rejected)
+    d = _leave_pending(s, draft_id, user, DraftStatus.rejected)
     s.add(Approval(draft_id=d.id, user_id=user, decision=Decision.rejected, reason=reason))
     audit(s, user, "draft.rejected", "draft", d.id, reason=reason)
     return d
@@ -80,7 +93,7 @@ def edit(s: Session, settings: Settings, draft_id: int, user: str, body: str) ->
     """An edit makes a new pending version; the old one is superseded, never changed."""
     if not body.strip():
         raise FlowError("The edited draft is empty.")
-    old = _decide(s, draft_id, user, DraftStatus.superseded)
+    old = _leave_pending(s, draft_id, user, DraftStatus.superseded)
     new = Draft(request_id=f"edit:{old.id}:{uuid.uuid4().hex}", kind=old.kind, subject_type=old.subject_type,
                 subject_id=old.subject_id, version=old.version + 1, parent_id=old.id, title=old.title,
                 body=body, sources=old.sources, notes=[*old.notes, f"Edited by <@{user}> from v{old.version}."],
@@ -98,7 +111,7 @@ def regenerate(s: Session, settings: Settings, draft_id: int, user: str, instruc
     than when the new version arrives) means nobody approves text a reviewer has just asked to replace, and
     the conditional UPDATE makes a double submit queue one request; the summarizer always answers (with a
     deterministic draft if the model fails), so the successor does arrive."""
-    old = _decide(s, draft_id, user, DraftStatus.superseded)
+    old = _leave_pending(s, draft_id, user, DraftStatus.superseded)
     s.add(Approval(draft_id=old.id, user_id=user, decision=Decision.regenerated, reason=instructions or None))
     audit(s, user, "draft.regenerate_requested", "draft", old.id, version=old.version, instructions=instructions)
     events.request_draft(s, settings, events.DraftRequest(

@@ -1,22 +1,22 @@
-"""The bot's consumer: posts new drafts for approval and incident news to Slack."""
+"""The bot's consumer: posts new drafts for approval and incident news to Slack. Alongside it runs the retry
+of final posts that failed (flows.publish_approved); what a click on a draft does is in flows.py."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.blocks import draft_blocks, draft_fallback_text, incident_line
+from bot.flows import publish_approved
 from opsdraft.bus import Handler, InvalidMessage, consume, typed_handler
 from opsdraft.events import DraftReady, IncidentEvent, SimilarResult
-from opsdraft.models import Draft, DraftKind, DraftStatus, Incident, utcnow
+from opsdraft.models import Draft, Incident
 from opsdraft.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -73,35 +73,6 @@ class Poster:
         text = f"{icon} Incident {ev.event}: {incident_line(inc)}"
         self.client.chat_postMessage(channel=self.settings.slack_incident_channel, text=text,
                                      blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
-
-
-async def publish_approved(rt: Runtime, stop: asyncio.Event, every: float = 30.0, grace_s: float = 60.0,
-                           client=None) -> None:
-    """Post as final any postmortem or timeline that was approved but never posted (Slack refused or was away
-    when it was clicked): approval is recorded first, so nothing approved is left unpublished. The click
-    handler gets `grace_s` to post it itself; a post whose marking failed may be posted twice."""
-    from bot.app import Flows, slack_client
-
-    flows = Flows(rt, client or slack_client(rt))
-
-    def due(s: Session) -> list[Draft]:
-        cutoff = utcnow() - timedelta(seconds=grace_s)
-        return list(s.scalars(select(Draft).where(
-            Draft.status == DraftStatus.approved, Draft.kind != DraftKind.ticket_reply, Draft.decided_at <= cutoff,
-        ).order_by(Draft.id)))
-
-    while not stop.is_set():
-        try:
-            for d in await flows.db(due):
-                log.info("posting approved draft #%s as final (it was not posted when approved)", d.id)
-                d = await flows.publish(d, d.decided_by or "opsdraft")
-                await flows.refresh_message(d)
-        except Exception as exc:  # Slack or the database away: the next round tries again
-            log.warning("posting approved drafts failed; will retry: %r", exc)
-        try:
-            await asyncio.wait_for(stop.wait(), every)
-        except TimeoutError:
-            pass
 
 
 async def run(rt: Runtime, stop: asyncio.Event) -> None:

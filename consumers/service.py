@@ -11,7 +11,10 @@ from typing import Any
 from sqlalchemy import case, event, func, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from consumers.changes import ChangeEvent
+from consumers.correlation import related_incident
 from consumers.payloads import SEVERITY_RANK, AlertEvent, LogLine, TicketIn
+from consumers.signatures import SIGNATURE_LEVELS, Evidence, change_row
 from opsdraft import events
 from opsdraft.metrics import INCIDENTS
 from opsdraft.models import Alert, Incident, LogEvent, Ticket, TimelineEntry, utcnow
@@ -19,7 +22,6 @@ from opsdraft.privacy import ScopedRedactor
 from opsdraft.settings import Settings
 from redaction import Redactor
 
-LOG_TIMELINE_LEVELS = {"WARNING", "ERROR", "CRITICAL"}
 LOG_LOOKBACK_S = 600  # logs this long before an incident opened belong to it (a deploy, the first errors)
 
 
@@ -29,6 +31,7 @@ class Ingest:
     def __init__(self, settings: Settings, redactor: Redactor):
         self.settings, self.redactor = settings, redactor
         self.key = settings.redaction_key_bytes()
+        self.evidence = Evidence()
 
     def scoped(self, s: Session, scope: str) -> ScopedRedactor:
         # One per scope and transaction: a batch of a thousand log lines loads an incident's placeholders once.
@@ -138,6 +141,16 @@ class Ingest:
         incident = next((i for i in listed if i.status == "open" and i.opened_at >= since), None)
         if incident:
             return incident
+        related = related_incident(self.settings, ev, self._all_open(s))
+        if related:  # another part of the same outage: join it rather than open a fragment of it
+            incident, reason = related
+            if ev.service not in (incident.services or []):
+                incident.services = [*(incident.services or [incident.service]), ev.service]
+                s.info.pop("open_incidents", None)
+            listed.insert(0, incident)
+            self._timeline(s, incident, ev.starts_at, "correlated",
+                           f"{ev.name} on {ev.service} joined this incident ({reason})", f"incident:{incident.id}")
+            return incident
         closed = next((i for i in listed if i.status == "closed" and i.closed_at >= reopen_after), None)
         if closed:  # a flapping alert re-fired shortly after close: the same incident, not a new one
             closed.status, closed.closed_at = "open", None
@@ -148,7 +161,7 @@ class Ingest:
             events.incident_reopened(s, self.settings, closed)
             return closed
         incident = Incident(title=f"{ev.name} on {ev.service}"[:300], group_key=key, service=ev.service,
-                            severity=ev.severity, status="open", opened_at=ev.starts_at)
+                            services=[ev.service], severity=ev.severity, status="open", opened_at=ev.starts_at)
         s.add(incident)
         s.flush()
         listed.insert(0, incident)
@@ -164,18 +177,25 @@ class Ingest:
         """Logs and alerts travel on different topics, so a service's logs may arrive before the alert that
         opens its incident: attach the unattached ones from shortly before the opening onwards."""
         since = incident.opened_at - timedelta(seconds=LOG_LOOKBACK_S)
+        lines = []
         for log in s.scalars(select(LogEvent).where(
-                LogEvent.service == incident.service, LogEvent.incident_id.is_(None), LogEvent.at >= since)):
+                LogEvent.service == incident.service, LogEvent.incident_id.is_(None), LogEvent.at >= since
+        ).order_by(LogEvent.at)):
             log.incident_id = incident.id
-            if log.level in LOG_TIMELINE_LEVELS:
-                self._timeline(s, incident, log.at, "log", f"{log.level} {log.service}: {log.message}",
-                               f"log:{log.id}")
+            if log.level in SIGNATURE_LEVELS:
+                facts = self.evidence.facts_of(s, log)
+                lines.append((incident.id, log.service, log.level, log.at, facts, log))
+        new = self.evidence.new_signatures(s, [incident.id], [(i, sv, f.template_key) for i, sv, _, _, f, _ in lines])
+        for key in new:  # the first line of each signature goes on the timeline
+            _, service, level, at, _, log = next(x for x in lines if (x[0], x[1], x[4].template_key) == key)
+            self._timeline(s, incident, at, "log", f"{level} {service}: {log.message}", f"log:{log.id}")
+        self.evidence.record(s, [x[:5] for x in lines], {p: x[5].id for p, x in enumerate(lines)})
 
     def declare_incident(self, s: Session, title: str, severity: str, actor: str, at: datetime) -> Incident:
         """A declared incident has a group key no alert can match and no alerts, so the quiet period never
         closes it: only /incident close does."""
         incident = Incident(title="(declared)", group_key=f"declared:{uuid.uuid4().hex}", service="declared",
-                            severity=severity, status="open", opened_at=at)
+                            services=[], severity=severity, status="open", opened_at=at)
         s.add(incident)
         s.flush()
         s.info.pop("open_incidents", None)
@@ -208,22 +228,26 @@ class Ingest:
 
     # --- logs -----------------------------------------------------------------------------------------
 
-    def _open_incidents(self, s: Session, service: str) -> list[Incident]:
-        """A service's open incidents, newest first; cached for the transaction (a batch holds many logs of
-        one service) until an incident opens, closes or reopens in it."""
-        cache = s.info.setdefault("open_incidents", {})
-        if service not in cache:
+    def _all_open(self, s: Session) -> list[Incident]:
+        """Open incidents, newest first; cached for the transaction (there are few) until an incident opens,
+        closes, reopens or gains a service in it."""
+        if "open_incidents" not in s.info:
             with s.no_autoflush:
-                cache[service] = list(s.scalars(select(Incident).where(
-                    Incident.service == service, Incident.status == "open").order_by(Incident.id.desc())))
-        return cache[service]
+                s.info["open_incidents"] = list(s.scalars(select(Incident).where(
+                    Incident.status == "open").order_by(Incident.id.desc())))
+        return s.info["open_incidents"]
+
+    def _open_incidents(self, s: Session, service: str) -> list[Incident]:
+        """A service's open incidents (those it alerted in, or joined by correlation), newest first."""
+        return [i for i in self._all_open(s) if service in (i.services or [i.service])]
 
     def apply_log(self, s: Session, line: LogLine) -> None:
         self.apply_logs(s, [line])
 
     def apply_logs(self, s: Session, lines: list[LogLine]) -> None:
-        """Log lines in bulk: redacted a scope at a time (one redactor pass, one look-up of stored placeholders)
-        and inserted in one statement; an incident's warnings and errors also go on its timeline."""
+        """Log lines in bulk: redacted a scope at a time (one redactor pass, one look-up of stored placeholders),
+        mined for their template and for changes, inserted in one statement. An incident's warnings and errors
+        fold into its signatures; the first line of each new signature goes on its timeline."""
         incidents: list[Incident | None] = []
         scopes: dict[str, list[int]] = {}
         for i, line in enumerate(lines):
@@ -237,20 +261,53 @@ class Ingest:
             red = self.scoped(s, scope)
             for i, text in zip(idx, red.texts([lines[i].message for i in idx], source="logs"), strict=True):
                 messages[i], attributes[i] = text, red.value(lines[i].attributes, source="logs")
+        facts = [self.evidence.mine(s, line.service, line.level, messages[i], line.timestamp, attributes[i] or {})
+                 for i, line in enumerate(lines)]
         rows = [dict(at=line.timestamp, service=line.service, level=line.level, message=messages[i],
-                     attributes=attributes[i], incident_id=incidents[i].id if incidents[i] else None)
+                     attributes=attributes[i], incident_id=incidents[i].id if incidents[i] else None,
+                     template_key=facts[i].template_key, host=facts[i].host)
                 for i, line in enumerate(lines)]
-        cited = [i for i, line in enumerate(lines) if incidents[i] and line.level in LOG_TIMELINE_LEVELS]
-        if len(cited) < len(rows):  # without RETURNING: a plain executemany, far cheaper on PostgreSQL
-            skip = set(cited)
+        signed = [i for i, line in enumerate(lines) if incidents[i] and line.level in SIGNATURE_LEVELS]
+        keys = {i: (incidents[i].id, lines[i].service, facts[i].template_key) for i in signed}
+        new = self.evidence.new_signatures(s, {k[0] for k in keys.values()}, keys.values())
+        first: dict[tuple[int, str, str], int] = {}
+        for i in signed:
+            if keys[i] in new:
+                first.setdefault(keys[i], i)
+        cited = sorted(set(first.values()) | {i for i, f in enumerate(facts) if f.change})
+        ids = self._insert_logs(s, rows, cited)
+        for i in first.values():
+            self._timeline(s, incidents[i], lines[i].timestamp, "log",
+                           f"{lines[i].level} {lines[i].service}: {messages[i]}", f"log:{ids[i]}")
+        for i in cited:
+            if facts[i].change:
+                s.add(change_row(facts[i].change, ids[i]))
+        position = {i: p for p, i in enumerate(signed)}
+        self.evidence.record(s, [(keys[i][0], lines[i].service, lines[i].level, lines[i].timestamp, facts[i])
+                                 for i in signed], {position[i]: ids[i] for i in cited if i in position})
+        self.evidence.save_state(s)
+
+    @staticmethod
+    def _insert_logs(s: Session, rows: list[dict], cited: list[int]) -> dict[int, int]:
+        """Insert rows; returns the ids of the `cited` ones (fetched only for those: a plain executemany without
+        RETURNING is far cheaper on PostgreSQL)."""
+        skip = set(cited)
+        if len(cited) < len(rows):
             s.execute(insert(LogEvent), [row for i, row in enumerate(rows) if i not in skip])
-        if cited:  # the timeline entry cites the log by id
-            ids = s.scalars(insert(LogEvent).returning(LogEvent.id, sort_by_parameter_order=True),
-                            [rows[i] for i in cited]).all()
-            for i, log_id in zip(cited, ids, strict=True):
-                line = lines[i]
-                self._timeline(s, incidents[i], line.timestamp, "log",
-                               f"{line.level} {line.service}: {messages[i]}", f"log:{log_id}")
+        if not cited:
+            return {}
+        ids = s.scalars(insert(LogEvent).returning(LogEvent.id, sort_by_parameter_order=True),
+                        [rows[i] for i in cited]).all()
+        return dict(zip(cited, ids, strict=True))
+
+    # --- changes --------------------------------------------------------------------------------------
+
+    def apply_change(self, s: Session, ev: ChangeEvent) -> None:
+        """A change from the changes topic or a webhook: stored redacted; incidents find it by service and time."""
+        red = self.scoped(s, f"change:{ev.service}")
+        s.add(change_row(ev.model_copy(update={
+            "actor": red.text(ev.actor, source="logs"), "description": red.text(ev.description, source="logs"),
+            "version": red.text(ev.version, source="logs")})))
 
     # --- tickets --------------------------------------------------------------------------------------
 

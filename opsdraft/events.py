@@ -43,10 +43,13 @@ class IncidentEvent(BaseModel):
 
 
 class IncidentCommand(BaseModel):
-    """`close` an incident, or `declare` one by hand (it has no alerts, so it closes only by command)."""
+    """`close` an incident, `declare` one by hand (it has no alerts, so it closes only by command), `merge` another
+    incident into it, or `split` one service's alerts and logs out of it into an incident of their own."""
 
-    action: Literal["close", "declare"]
+    action: Literal["close", "declare", "merge", "split"]
     incident_id: int | None = None
+    other_id: int | None = None  # merge: the incident merged into incident_id
+    service: str = Field(default="", max_length=200)  # split: the service that leaves
     actor: str
     note: str = ""
     title: str = Field(default="", max_length=300)
@@ -54,8 +57,12 @@ class IncidentCommand(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> IncidentCommand:
-        if self.action == "close" and self.incident_id is None:
-            raise ValueError("close needs incident_id")
+        if self.action in ("close", "merge", "split") and self.incident_id is None:
+            raise ValueError(f"{self.action} needs incident_id")
+        if self.action == "merge" and self.other_id is None:
+            raise ValueError("merge needs other_id")
+        if self.action == "split" and not self.service:
+            raise ValueError("split needs service")
         if self.action == "declare" and not self.title.strip():
             raise ValueError("declare needs a title")
         return self

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -79,6 +79,8 @@ class Incident(Base):
     all_resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
     close_note: Mapped[str | None] = mapped_column(Text, default=None)
+    # Every service whose alerts joined this incident (correlation), the first one being `service`.
+    services: Mapped[list[Any]] = mapped_column(default=list)
     alerts: Mapped[list[Alert]] = relationship(back_populates="incident", order_by="Alert.id")
     timeline: Mapped[list[TimelineEntry]] = relationship(order_by="TimelineEntry.at")
 
@@ -110,6 +112,58 @@ class LogEvent(Base):
     message: Mapped[str] = mapped_column(Text)
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), default=None, index=True)
+    # The log template (consumers/templates.py) this line belongs to, and the host it came from.
+    template_key: Mapped[str | None] = mapped_column(String(32), default=None)
+    host: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class IncidentSignature(Base):
+    """One log template seen in one incident: counts, first/last seen, hosts, per-minute counts (for the peak).
+    Kept up to date at ingest, so the analysis reads a few rows instead of 20,000 log lines."""
+
+    __tablename__ = "incident_signatures"
+    __table_args__ = (UniqueConstraint("incident_id", "service", "template_key", name="uq_signature"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    service: Mapped[str] = mapped_column(String(200))
+    template_key: Mapped[str] = mapped_column(String(32))
+    template: Mapped[str] = mapped_column(Text)  # redacted, variable parts masked
+    level: Mapped[str] = mapped_column(String(20))
+    count: Mapped[int] = mapped_column(default=0)
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    hosts: Mapped[list[Any]] = mapped_column(default=list)  # up to MAX_HOSTS names
+    host_count: Mapped[int] = mapped_column(default=0)
+    per_minute: Mapped[dict[str, Any]] = mapped_column(default=dict)  # "YYYY-MM-DDTHH:MM" -> count
+    first_log_id: Mapped[int | None] = mapped_column(default=None)
+
+
+class Change(Base):
+    """A deploy, config change, feature flag or infra action: from the changes topic, a webhook, or a log line
+    recognised as one. Joined to incidents by service and time at analysis, not at ingest."""
+
+    __tablename__ = "changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    service: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(20))  # deploy | config | feature-flag | infra
+    action: Mapped[str] = mapped_column(String(30))  # deploy | rollback | failover | restart | scale | ...
+    actor: Mapped[str] = mapped_column(String(200), default="")  # redacted
+    description: Mapped[str] = mapped_column(Text, default="")  # redacted
+    source: Mapped[str] = mapped_column(String(20))  # generic | github | argocd | log
+    status: Mapped[str] = mapped_column(String(20), default="")
+    external_id: Mapped[str] = mapped_column(String(200), default="")
+    log_id: Mapped[int | None] = mapped_column(default=None)  # the log line it was recognised in
+
+
+class MinerState(Base):
+    """The log template miner's state, saved now and then so a restarted consumer keeps its template keys."""
+
+    __tablename__ = "miner_states"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Ticket(Base):
@@ -153,6 +207,8 @@ class Draft(Base):
     model: Mapped[str] = mapped_column(String(200))
     # Claims the grounding checker could not find in the sources (flagged or removed before a human sees it).
     unsupported_claims: Mapped[list[Any]] = mapped_column(default=list)
+    # The deterministic analysis an incident draft was made from (summarizer/analysis.py), for review.
+    analysis: Mapped[dict[str, Any]] = mapped_column(default=dict)
     slack_channel: Mapped[str | None] = mapped_column(String(40), default=None)
     slack_ts: Mapped[str | None] = mapped_column(String(40), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

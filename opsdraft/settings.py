@@ -28,6 +28,7 @@ class Topics(BaseSettings):
     alerts: str = "alerts"
     logs: str = "logs"
     tickets: str = "tickets"
+    changes: str = "changes"  # deploys, config changes, feature flags, infra actions (consumers/changes.py)
     ticket_replies: str = "ticket-replies"
     dead_letters: str = "dead-letters"
     # Internal topics: roles talk over these instead of importing each other.
@@ -87,6 +88,17 @@ class Settings(BaseSettings):
     # "alertname" the alert's name.
     incident_group_by: str = Field(default="service,alertname", pattern=r"^[A-Za-z_][\w]*(,[A-Za-z_][\w]*)*$")
     incident_reopen_window_s: float = Field(default=900.0, ge=0)  # a re-fire this soon after close reopens
+    # Correlation: an alert with no open incident of its own joins an open incident whose latest alert started
+    # at most this long before it, when they share evidence (a label value below, or a dependency). 0: off.
+    incident_correlation_window_s: float = Field(default=900.0, ge=0)
+    # Labels whose equal values are shared evidence (same cluster, same region…); comma-separated.
+    incident_correlation_labels: str = Field(default="cluster", pattern=r"^([A-Za-z_][\w]*(,[A-Za-z_][\w]*)*)?$")
+    # Service dependencies, JSON: {"checkout": ["payments", "orders-db"]}; either direction is shared evidence.
+    incident_dependencies: dict[str, list[str]] = {}
+    # Analysis: changes this long before an incident's first signal are trigger candidates.
+    analysis_trigger_lookback_s: float = Field(default=3600.0, ge=0)
+    # Timeline drafts hold at most this many lines (key events first); the full list stays exportable.
+    timeline_max_lines: int = Field(default=40, ge=10, le=500)
     # Put the customer's real name back into an approved ticket reply as it is published to ticket-replies.
     redaction_restore_names: bool = True
     log_level: str = "INFO"
@@ -204,6 +216,52 @@ class Settings(BaseSettings):
             if bad := set(names) - set(ENTITIES):
                 raise ValueError(f"unknown entities {sorted(bad)} for {source} (choose from {', '.join(ENTITIES)})")
         return v
+
+    # ---------------------------------------------------------------- summarizer: model runtime and retrieval
+    # Read here once and passed to summarizer.* as parameters; the summarizer never reads os.environ itself.
+    # Prompt-lookup decoding of an in-process model: tokens proposed per check, 0 for off, "auto" for the
+    # format's default (3 for int4 where checking 4 tokens costs little more than decoding one, else off).
+    model_prompt_lookup: str = "auto"
+    # Seconds a draft's generation may take. Unset: 120 s per call to a model server (after which the draft is
+    # made without the model) and 600 s of in-process generation (after which the text so far is kept). One
+    # setting for both, as it always was: an OPSDRAFT_MODEL_TIMEOUT_S set for either backend keeps working.
+    model_timeout_s: float | None = Field(default=None, gt=0)
+    model_api_key: str = ""  # sent as a bearer token to an OpenAI-compatible model server; empty: none sent
+    model_server_model: str = Field(default="default", min_length=1)  # for a server URL without "#name"
+    # Weights of an in-process model: empty for bfloat16 on a GPU and int4 on a CPU; else bfloat16 (bf16),
+    # float32 (fp32), float16 (fp16), int4 (CPU only) or int8 (CPU only).
+    llm_dtype: str = ""
+    # OpenMP threads per FAISS search: searches come one query at a time, where more threads only add jitter.
+    faiss_threads: int = Field(default=1, ge=1, le=1024)
+    # A Markdown file with $summary-style fields replacing the built-in postmortem layout
+    # (summarizer/prompts.py, POSTMORTEM_TEMPLATE lists the fields); empty: the built-in one.
+    postmortem_template: Path | None = None
+
+    @field_validator("model_prompt_lookup", mode="before")
+    @classmethod
+    def _prompt_lookup(cls, v: object) -> str:
+        value = str(v).strip().lower() or "auto"
+        if value != "auto" and not value.isdigit():
+            raise ValueError(f"use a number of tokens, 0 (off) or auto, not {v!r}")
+        return value
+
+    @field_validator("llm_dtype", mode="before")
+    @classmethod
+    def _llm_dtype(cls, v: object) -> str:
+        value = str(v).strip()
+        if value not in ("", "bfloat16", "bf16", "float32", "fp32", "float16", "fp16", "int4", "int8"):
+            raise ValueError(f"use bfloat16, float32, float16, int4 (CPU) or int8 (CPU), not {value!r}")
+        return value
+
+    @field_validator("postmortem_template", mode="before")
+    @classmethod
+    def _template(cls, v: object) -> object:
+        if v is None or not str(v).strip():
+            return None  # empty, as in OPSDRAFT_POSTMORTEM_TEMPLATE=, means the built-in template
+        path = Path(str(v).strip()).expanduser()
+        if not path.is_file():
+            raise ValueError(f"must be a Markdown file with $summary-style fields (not found: {path})")
+        return path
 
 
 def load_settings(**overrides) -> Settings:

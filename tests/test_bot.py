@@ -165,7 +165,7 @@ async def test_approve_postmortem_posts_final(env):
 async def test_an_approved_postmortem_whose_post_failed_is_posted_later(env):
     """Slack refuses the final post at the click: the draft stays approved (the approver is told), and the bot's
     loop posts it once Slack answers again."""
-    from bot.worker import publish_approved
+    from bot.flows import publish_approved
 
     settings, db, client, fake = env
     d = draft_of(db, "postmortem")

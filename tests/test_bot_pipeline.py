@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from opsdraft.bus import ensure_topics, free_port
+from opsdraft.broker import ensure_topics, free_port
 from opsdraft.models import AuditLog, Draft, Incident
 from opsdraft_app.runner import run_roles, runtime
 from opsdraft_app.testing.slackfake import FakeSlack

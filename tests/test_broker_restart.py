@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from consumers.worker import run as run_consumers
-from opsdraft.bus import Bus, EmbeddedBroker, ensure_topics, free_port
+from opsdraft.broker import EmbeddedBroker, ensure_topics, free_port
+from opsdraft.bus import Bus
 from opsdraft.models import ConsumedMessage, LogEvent
 from opsdraft.runtime import Runtime
 from tests.conftest import produce_log_lines, unavailable

@@ -19,7 +19,8 @@ import pytest
 from sqlalchemy import select
 
 import summarizer.worker
-from opsdraft.bus import free_port, read_topic
+from opsdraft.broker import free_port
+from opsdraft.bus import read_topic
 from opsdraft.models import Base, Draft, Incident
 from opsdraft.privacy import install_log_redaction
 from opsdraft_app.runner import run_roles, runtime
@@ -126,7 +127,7 @@ async def test_canaries_never_leak(kafka_bootstrap, db_url, database, make_setti
                                  slack_api_url=fake.base_url, slack_bot_token="xoxb-canary",
                                  slack_signing_secret="canary-secret", slack_approvers=APPROVER,
                                  http_port=free_port(), incident_quiet_period_s=0.5)
-        from opsdraft.bus import ensure_topics
+        from opsdraft.broker import ensure_topics
 
         await ensure_topics(kafka_bootstrap, settings.topics.all())
         async with runtime(settings, kafka_bootstrap) as rt:

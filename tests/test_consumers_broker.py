@@ -11,8 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from consumers.worker import run as run_consumers
-from opsdraft.bus import Bus, consume, ensure_topics, read_topic, relay_outbox
+from opsdraft.broker import ensure_topics
+from opsdraft.bus import Bus, consume, read_topic
 from opsdraft.models import Alert, ConsumedMessage, Incident, LogEvent, Outbox, Ticket
+from opsdraft.outbox import relay_outbox
 from opsdraft.privacy import unseal
 from opsdraft.runtime import Runtime
 
@@ -145,7 +147,7 @@ async def test_outbox_relay_produces_and_marks_sent(rt):
     finally:
         stop.set()
         await task
-    assert msg == {"kind": "runbooks"}
+    assert msg == IndexUpdate(kind="runbooks").model_dump(mode="json")
 
 
 async def test_plain_text_logs_are_parsed_or_dead_lettered(rt):

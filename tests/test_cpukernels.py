@@ -103,7 +103,7 @@ def test_int4_needs_whole_blocks_of_16_output_rows():
 @pytest.mark.slow
 def test_real_model_logits_unchanged_by_blocked_layers():
     """SmolLM2 in float32: the routed model's next-token logits match torch's own products."""
-    from summarizer.llm import _load
+    from summarizer.llm.provisioning import load_model as _load
     from tests.conftest import require_smollm2
 
     require_smollm2()
@@ -159,7 +159,7 @@ def test_real_four_bit_model_keeps_its_weights_in_int4():
 def test_prompt_lookup_is_on_by_default_where_checking_tokens_is_cheap(monkeypatch):
     """int4 turns prompt lookup on (3 tokens) only where 4 rows cost under LOOKUP_MAX_COST times one row, as
     timed at load; without 4-bit layers it stays off."""
-    import summarizer.llm as llm
+    import summarizer.llm.loader as llm
     from tests.conftest import require_smollm2
 
     require_smollm2()

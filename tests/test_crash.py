@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from opsdraft.bus import Bus, ensure_topics
+from opsdraft.broker import ensure_topics
+from opsdraft.bus import Bus
 from opsdraft.db import Database, migrate
 from opsdraft.models import Alert, ConsumedMessage, Incident, LogEvent, Ticket
 from opsdraft.settings import Topics

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 from consumers.worker import run as run_consumers
-from opsdraft.bus import Bus, ensure_topics, free_port
+from opsdraft.broker import ensure_topics, free_port
+from opsdraft.bus import Bus
 from opsdraft.db import Database, migrate
 from opsdraft.models import ConsumedMessage, LogEvent
 from opsdraft.runtime import Runtime

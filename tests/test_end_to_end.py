@@ -10,7 +10,8 @@ import socket
 import pytest
 from sqlalchemy import select
 
-from opsdraft.bus import free_port, read_topic
+from opsdraft.broker import free_port
+from opsdraft.bus import read_topic
 from opsdraft.models import AuditLog, Draft, Incident
 from opsdraft_app.runner import run_roles, runtime
 from opsdraft_app.testing.slackfake import FakeSlack
@@ -44,7 +45,7 @@ async def test_alerts_to_approved_postmortem_and_reply(kafka_bootstrap, db_url, 
                                  slack_api_url=fake.base_url, slack_bot_token="xoxb-e2e",
                                  slack_signing_secret="e2e-secret", slack_approvers=APPROVER,
                                  http_port=free_port(), incident_quiet_period_s=0.5)
-        from opsdraft.bus import ensure_topics
+        from opsdraft.broker import ensure_topics
 
         await ensure_topics(kafka_bootstrap, settings.topics.all())
         async with runtime(settings, kafka_bootstrap) as rt:  # `database` empties PostgreSQL afterwards

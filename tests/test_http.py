@@ -6,7 +6,8 @@ import time
 import httpx
 import pytest
 
-from opsdraft.bus import Bus, ensure_topics, read_topic
+from opsdraft.broker import ensure_topics
+from opsdraft.bus import Bus, read_topic
 from opsdraft_app.http import build_http
 
 WEBHOOK = {"version": "4", "status": "firing", "receiver": "opsdraft", "groupKey": "{}:{alertname=\"X\"}",

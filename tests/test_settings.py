@@ -53,3 +53,53 @@ def test_redaction_key_is_generated_once(tmp_path):
     key = s.redaction_key_bytes()
     assert len(key) == 64 and s.redaction_key_bytes() == key
     assert (tmp_path / "redaction.key").stat().st_mode & 0o077 == 0
+
+
+SUMMARIZER_VARS = ("OPSDRAFT_MODEL_PROMPT_LOOKUP", "OPSDRAFT_MODEL_TIMEOUT_S", "OPSDRAFT_MODEL_API_KEY",
+                   "OPSDRAFT_MODEL_SERVER_MODEL", "OPSDRAFT_LLM_DTYPE", "OPSDRAFT_FAISS_THREADS",
+                   "OPSDRAFT_POSTMORTEM_TEMPLATE")
+
+
+def test_summarizer_settings_defaults(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for var in SUMMARIZER_VARS:
+        monkeypatch.delenv(var, raising=False)
+    s = load_settings()
+    assert (s.model_prompt_lookup, s.model_timeout_s, s.model_api_key, s.model_server_model) == (
+        "auto", None, "", "default")
+    assert (s.llm_dtype, s.faiss_threads, s.postmortem_template) == ("", 1, None)
+    monkeypatch.setenv("OPSDRAFT_POSTMORTEM_TEMPLATE", " ")  # empty: the built-in template
+    monkeypatch.setenv("OPSDRAFT_MODEL_PROMPT_LOOKUP", "")
+    s = load_settings()
+    assert s.postmortem_template is None and s.model_prompt_lookup == "auto"
+
+
+def test_summarizer_settings_keep_their_variables(monkeypatch, tmp_path):
+    template = tmp_path / "pm.md"
+    template.write_text("# $title\n")
+    values = {"OPSDRAFT_MODEL_PROMPT_LOOKUP": " 10 ", "OPSDRAFT_MODEL_TIMEOUT_S": "30",
+              "OPSDRAFT_MODEL_API_KEY": "k-1", "OPSDRAFT_MODEL_SERVER_MODEL": "qwen2.5:7b",
+              "OPSDRAFT_LLM_DTYPE": "int8", "OPSDRAFT_FAISS_THREADS": "4",
+              "OPSDRAFT_POSTMORTEM_TEMPLATE": str(template)}
+    for var, value in values.items():
+        monkeypatch.setenv(var, value)
+    s = load_settings()
+    assert (s.model_prompt_lookup, s.model_timeout_s, s.model_api_key, s.model_server_model) == (
+        "10", 30.0, "k-1", "qwen2.5:7b")
+    assert (s.llm_dtype, s.faiss_threads, s.postmortem_template) == ("int8", 4, template)
+
+
+@pytest.mark.parametrize("var,value", [
+    ("OPSDRAFT_MODEL_PROMPT_LOOKUP", "fast"),
+    ("OPSDRAFT_MODEL_TIMEOUT_S", "0"),
+    ("OPSDRAFT_MODEL_TIMEOUT_S", "soon"),
+    ("OPSDRAFT_MODEL_SERVER_MODEL", ""),
+    ("OPSDRAFT_LLM_DTYPE", "int3"),
+    ("OPSDRAFT_FAISS_THREADS", "0"),
+    ("OPSDRAFT_POSTMORTEM_TEMPLATE", "/no/such/template.md"),
+])
+def test_wrong_summarizer_setting_is_named(monkeypatch, var, value):
+    monkeypatch.setenv(var, value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert var in str(err.value)

@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 from summarizer.checker import Corpus, Source, check_text, extract_claims, unsupported_in
-from summarizer.drafts import build_postmortem, build_ticket_reply, build_timeline
+from summarizer.postmortem import build_postmortem
+from summarizer.ticket_reply import build_ticket_reply
+from summarizer.timeline import build_timeline
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_summarizer_drafts import INJECTION, _facts, _runbook_hits  # noqa: E402

@@ -10,17 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from summarizer.drafts import (
-    Event,
-    IncidentFacts,
-    TicketFacts,
-    build_postmortem,
-    build_ticket_reply,
-    build_timeline,
-    sanitize_model_output,
-)
+from summarizer.facts import Event, IncidentFacts, TicketFacts
+from summarizer.guard import sanitize_model_output
 from summarizer.index import Hit, runbook_docs
 from summarizer.llm import ModelUnavailable, load_generator
+from summarizer.postmortem import build_postmortem
+from summarizer.ticket_reply import build_ticket_reply
+from summarizer.timeline import build_timeline
 
 RUNBOOKS = Path(__file__).resolve().parents[1] / "runbooks"
 T0 = datetime(2025, 3, 4, 12, 0, 1, tzinfo=UTC)
@@ -271,7 +267,7 @@ def test_int8_weights_on_cpu():
 
 
 def test_tidy_prose_drops_loops_and_cut_off_text():
-    from summarizer.drafts import tidy_prose
+    from summarizer.guard import tidy_prose
 
     assert (
         tidy_prose("We refund it. We refund it. Sorry.\n\nThanks.\n\n3.") == "We refund it. Sorry.\n\nThanks."

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from summarizer.drafts import TicketFacts, _ticket_prompt, build_postmortem, build_ticket_reply
+from summarizer.facts import TicketFacts
+from summarizer.postmortem import build_postmortem
+from summarizer.ticket_reply import _ticket_prompt, build_ticket_reply
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_summarizer_drafts import _facts, _runbook_hits, smollm2  # noqa: E402, F401

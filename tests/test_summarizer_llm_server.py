@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from summarizer.drafts import build_ticket_reply
 from summarizer.llm import OpenAIGenerator, load_generator
+from summarizer.ticket_reply import build_ticket_reply
 from tests.test_summarizer_drafts import INJECTION, _runbook_hits
 
 HITS = ("runbook:payment-provider-outage.md#customer-communication",)
@@ -113,3 +113,15 @@ def test_timeout_falls_back_to_deterministic_draft(server):
 def test_server_error_falls_back(server):
     draft = build_ticket_reply(INJECTION, _runbook_hits(*HITS), OpenAIGenerator(server.url))
     assert draft.model == "none (deterministic)" and any("answered 500" in n for n in draft.notes)
+
+
+def test_settings_passed_in_configure_the_server_client(tmp_path: Path):
+    from opsdraft.settings import load_settings
+
+    url = "http://127.0.0.1:9/v1"
+    gen = load_generator(url, tmp_path, settings=load_settings(model_api_key="k-9", model_server_model="m",
+                                                                model_timeout_s=7))
+    assert (gen.model, gen.api_key, gen.timeout_s) == ("m", "k-9", 7)
+    plain = load_generator(url, tmp_path, settings=load_settings(model_api_key="", model_server_model="default",
+                                                                  model_timeout_s=None))
+    assert (plain.model, plain.api_key, plain.timeout_s) == ("default", "", 120)

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from consumers.payloads import parse_alerts, parse_ticket
 from consumers.service import Ingest
+from consumers.sources import parse_alerts, parse_ticket
 from opsdraft.bus import InvalidMessage
 from opsdraft.models import Alert, Incident, Outbox, Ticket, TimelineEntry
 

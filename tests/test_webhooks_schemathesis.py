@@ -19,7 +19,8 @@ def webhook_server(kafka_bootstrap, tmp_path_factory):
     """The real HTTP app with a real producer, served by uvicorn on its own thread and event loop."""
     import uvicorn
 
-    from opsdraft.bus import Bus, ensure_topics
+    from opsdraft.broker import ensure_topics
+    from opsdraft.bus import Bus
     from opsdraft.settings import load_settings
     from opsdraft_app.http import build_http
 

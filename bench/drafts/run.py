@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/drafts/run.py [--model smollm2|none|qwen2.5-coder-1.5b|PATH|URL] [--max-new-tokens 120]
 
-Retrieval is the real hybrid index over runbooks/, drafts come from summarizer.drafts with the chosen model.
+Retrieval is the real hybrid index over runbooks/, drafts come from summarizer.timeline, summarizer.postmortem and
+summarizer.ticket_reply with the chosen model.
 Prints, per draft and in total: key events present in the timeline, claims the model wrote that its sources do
 not support (before the checker) and claims left unsupported in the final draft (after it), section
 completeness, citation validity, right answers for tickets, and latency.
@@ -24,17 +25,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from scenarios import SCENARIOS, TICKETS  # noqa: E402
 
 from summarizer.checker import Corpus, extract_claims, unsupported_in  # noqa: E402
-from summarizer.drafts import (  # noqa: E402
-    build_postmortem,
-    build_ticket_reply,
-    build_timeline,
-    incident_sources,
-    ticket_sources,
-)
 from summarizer.embeddings import get_embedder  # noqa: E402
+from summarizer.facts import incident_sources, ticket_sources  # noqa: E402
 from summarizer.index import VectorIndex, runbook_docs  # noqa: E402
 from summarizer.llm import load_generator  # noqa: E402
+from summarizer.postmortem import build_postmortem  # noqa: E402
 from summarizer.prompts import UNSUPPORTED  # noqa: E402
+from summarizer.ticket_reply import build_ticket_reply  # noqa: E402
+from summarizer.timeline import build_timeline  # noqa: E402
 
 SECTIONS = ["Summary", "Impact", "Timeline", "Root cause", "Trigger", "Resolution", "Detection", "Action items",
             "Lessons learned", "Sources"]

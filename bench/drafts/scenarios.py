@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from summarizer.drafts import Event, IncidentFacts, TicketFacts
+from summarizer.facts import Event, IncidentFacts, TicketFacts
 
 T0 = datetime(2026, 11, 20, 14, 0, 0, tzinfo=UTC)
 

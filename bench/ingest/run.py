@@ -26,7 +26,8 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 from sqlalchemy import func, select  # noqa: E402
 
-from opsdraft.bus import Bus, EmbeddedBroker, ensure_topics  # noqa: E402
+from opsdraft.broker import EmbeddedBroker, ensure_topics  # noqa: E402
+from opsdraft.bus import Bus  # noqa: E402
 from opsdraft.models import ConsumedMessage, Incident  # noqa: E402
 from opsdraft.settings import Topics, load_settings  # noqa: E402
 from opsdraft_app.runner import runtime  # noqa: E402

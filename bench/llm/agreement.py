@@ -21,8 +21,9 @@ sys.path.insert(0, str(ROOT / "bench" / "drafts"))
 
 from scenarios import SCENARIOS, TICKETS  # noqa: E402
 
-from summarizer.drafts import _postmortem_prompt, _ticket_prompt  # noqa: E402
 from summarizer.llm import load_generator  # noqa: E402
+from summarizer.postmortem import _postmortem_prompt  # noqa: E402
+from summarizer.ticket_reply import _ticket_prompt  # noqa: E402
 
 
 def stepwise_logits(torch, model, ids, n_prompt: int):

@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT / "bench" / "drafts"))
 from scenarios import SCENARIOS, TICKETS  # noqa: E402
 
 from summarizer.cpukernels import decode_weight_bytes, layer_decode_bytes  # noqa: E402
-from summarizer.drafts import _postmortem_prompt, build_postmortem, build_ticket_reply  # noqa: E402
 from summarizer.llm import load_generator  # noqa: E402
+from summarizer.postmortem import _postmortem_prompt, build_postmortem  # noqa: E402
+from summarizer.ticket_reply import build_ticket_reply  # noqa: E402
 
 
 def read_bandwidth_gbs(torch, size_mb: int = 1024, repeats: int = 5) -> float:

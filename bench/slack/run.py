@@ -27,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from bot.ids import ActionId  # noqa: E402
 from opsdraft_app.testing.slacksign import block_action_body, post_signed, slash_command_body  # noqa: E402
 
 SECRET = "bench-signing-secret"
@@ -114,7 +115,7 @@ def requests_for(n: int, draft_ids: list[int], response_url: str) -> list[tuple[
     for i in range(n):
         kind = rnd.choice(["list", "status", "suggest", "help", "usage", "approve", "edit"])
         if kind in ("approve", "edit"):
-            action = "draft_approve" if kind == "approve" else "draft_edit"
+            action = ActionId.draft_approve if kind == "approve" else ActionId.draft_edit
             d = next(ids)
             body = block_action_body(action, str(d), APPROVER, "C0INCIDENTS", f"1700000000.{d:06d}",
                                      trigger_id=f"trig-{i}")
