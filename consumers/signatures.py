@@ -13,7 +13,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consumers.changes import ChangeEvent, change_from_log
+from consumers.change_rules import change_from_log
+from consumers.changes import ChangeEvent
 from consumers.templates import TemplateMiner
 from opsdraft.models import Change, IncidentSignature, LogEvent, MinerState
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 # Actions that end an outage rather than start one.
-RECOVERY_ACTIONS = {"rollback", "restart", "failover", "certificate-renew", "scale"}
+RECOVERY_ACTIONS = {"rollback", "restart", "failover", "certificate-renew", "scale", "disable"}
 # A change logged this long after the first signal may still be its trigger (the deploy's "done" line comes
 # after its first requests failed).
 TRIGGER_GRACE = timedelta(minutes=2)
@@ -43,6 +43,7 @@ class SignatureFact:
     hosts: list[str]
     host_count: int
     ref: str  # "log:ID" of its first line, else "signature:ID"
+    sample: str = ""  # its first line, as stored (redacted): more telling than the template
     per_minute: dict[str, int] = field(default_factory=dict)
     background: bool = False  # present at the same rate before the incident: not a symptom
 
@@ -58,13 +59,15 @@ class ChangeFact:
     description: str
     source: str
     ref: str  # "change:ID"
+    status: str = ""  # success | failure | in_progress, where the sender says
     relation: str = ""  # how it relates to the incident (ranking evidence)
     score: float = 0.0
 
     def label(self) -> str:
         what = f"{self.action} of {self.service}" + (f" {self.version}" if self.version else "")
-        return what + (f" ({self.description})" if self.description and self.version not in self.description
-                       else "")
+        shown = self.description and not (self.version and self.version in self.description and
+                                          len(self.description) < 40)
+        return what + (f" ({self.description[:200]})" if shown else "")
 
 
 @dataclass
@@ -87,6 +90,7 @@ class Analysis:
     signatures: list[SignatureFact]
     triggers: list[ChangeFact]
     recovery: ChangeFact | None
+    recoveries: list[ChangeFact]
     changes: list[ChangeFact]
     human: list[HumanEntry]
     hosts: list[str] = field(default_factory=list)
@@ -149,15 +153,16 @@ def rank_triggers(changes: list[ChangeFact], services: list[str], signature_serv
     return sorted(out, key=lambda c: -c.score)
 
 
-def pick_recovery(changes: list[ChangeFact], trigger: ChangeFact | None, start: datetime | None,
-                  end: datetime | None) -> ChangeFact | None:
-    """The action just before the alerts resolved: a rollback, restart, failover, renewal or scale-up first,
-    else another change of the same services (a fix deploy, a config change) in the impact window."""
+def pick_recoveries(changes: list[ChangeFact], trigger: ChangeFact | None, start: datetime | None,
+                    end: datetime | None) -> list[ChangeFact]:
+    """The actions before the alerts resolved, in time order, the last the likeliest: rollbacks, restarts,
+    failovers, renewals, scale-ups and kill switches in the impact window; else the last other change there (a fix
+    deploy, a config change)."""
     if start is None or end is None:
-        return None
+        return []
     window = [c for c in changes if start <= c.at <= end + timedelta(minutes=1) and c is not trigger
-              and (trigger is None or c.at >= trigger.at)]
-    if not window:
-        return None
+              and (trigger is None or c.at >= trigger.at) and c.status != "failure"]
     recovery = [c for c in window if c.action in RECOVERY_ACTIONS]
-    return max(recovery or window, key=lambda c: c.at)
+    if recovery:
+        return recovery[-3:]
+    return window[-1:]

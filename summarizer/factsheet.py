@@ -8,15 +8,18 @@ import re
 from summarizer.analysis import Analysis
 from summarizer.checker import split_sentences
 from summarizer.formatting import fmt_datetime, fmt_time, one_line
-from summarizer.keyevents import change_text, signature_text, span, span_s
+from summarizer.keyevents import change_text, signature_text, span, span_s, symptoms
 from summarizer.prompts import UNSUPPORTED
 
 
 def trigger_section(a: Analysis) -> str:
     start = f"{fmt_time(a.impact_start)}" if a.impact_start else "the first signal"
     if not a.trigger:
+        first = min(symptoms(a), key=lambda g: g.first_at, default=None)
+        signal = (f" The first signal was {signature_text(first)}, first at {fmt_time(first.first_at)} [{first.ref}]."
+                  if first else "")
         return (f"No change (deploy, config, feature flag or infrastructure action) was recorded in the hour "
-                f"before the first signal at {start}. What changed to set it off: {UNSUPPORTED}")
+                f"before the first signal at {start}.{signal} What changed to set it off: {UNSUPPORTED}")
     t = a.trigger
     lines = [f"**{t.label()}** at {fmt_time(t.at)} [{t.ref}]: {t.relation}; the impact started at {start}, "
              f"{span(t.at, a.impact_start) if a.impact_start and a.impact_start >= t.at else 'right after'}."]
@@ -33,8 +36,8 @@ def resolution_section(a: Analysis) -> str:
                 f"(last: {last.name} on {last.service} [{last.end_ref}]).")
     if a.recovery is None:
         return f"{resolved} No recovery action (rollback, restart, failover, renewal, scaling) was recorded."
-    r = a.recovery
-    return f"**{r.label()}** at {fmt_time(r.at)} [{r.ref}]. {resolved}"
+    steps = [f"**{r.label()}** at {fmt_time(r.at)} [{r.ref}]" for r in a.recoveries]
+    return "; then ".join(steps) + f". {resolved}"
 
 
 def impact_lines(a: Analysis) -> list[str]:
@@ -71,7 +74,7 @@ def fact_sheet(a: Analysis, title: str) -> str:
     lines.append("Trigger: " + (change_text(a.trigger) if a.trigger else "no change recorded"))
     lines.append("Recovery: " + (change_text(a.recovery) if a.recovery else "no recovery action recorded"))
     lines += [f"Alert: {s.name} on {s.service}" for s in a.alerts[:5]]
-    lines += [f"Errors: {signature_text(g)}" for g in [g for g in a.signatures if not g.background][:4]]
+    lines += [f"Errors: {signature_text(g)}" for g in symptoms(a)[:4]]
     lines += [f"Human: {one_line(h.text, 120)}" for h in a.human[:4]]
     return "\n".join(lines)
 

@@ -31,7 +31,8 @@ def signature_text(g: SignatureFact) -> str:
     hosts = f" on {g.host_count} host{'s' if g.host_count != 1 else ''}" if g.host_count else ""
     peak = f", peak {g.peak_count}/min at {g.peak_minute[-5:]}" if g.peak_count > 1 else ""
     span = f"until {fmt_time(g.last_at)}" if g.last_at != g.first_at else "once"
-    return (f"{g.level} {g.service}: `{one_line(g.template, 160)}` ×{g.count:,}{hosts} ({span}{peak})")
+    text = f"{one_line(g.sample, 160)}" if g.sample else f"`{one_line(g.template, 160)}`"
+    return f"{g.level} {g.service}: {text} — ×{g.count:,} like it{hosts} ({span}{peak})"
 
 
 def change_text(c: ChangeFact, role: str = "") -> str:
@@ -54,10 +55,11 @@ def key_events(a: Analysis, opened: tuple[datetime, str, str] | None,
                             f"{span.name} firing on {span.service} ({span.severity}{many})"))
         if span.last_end:
             out.append(KeyEvent(span.last_end, KEY, span.end_ref, f"{span.name} resolved on {span.service}"))
-    for n, g in enumerate(x for x in a.signatures if not x.background):
+    for n, g in enumerate(symptoms(a)):
         out.append(KeyEvent(g.first_at, SIGNAL if n < 6 else DETAIL, g.ref, signature_text(g)))
+    recoveries = {id(c) for c in a.recoveries}
     for c in a.changes:
-        role = ("likely trigger: " + c.relation) if c is a.trigger else "recovery action" if c is a.recovery else ""
+        role = ("likely trigger: " + c.relation) if c is a.trigger else "recovery action" if id(c) in recoveries else ""
         out.append(KeyEvent(c.at, MUST if role else CONTEXT, c.ref, change_text(c, role)))
     for h in a.human:
         out.append(KeyEvent(h.at, KEY, h.ref, one_line(h.text)))
@@ -66,6 +68,14 @@ def key_events(a: Analysis, opened: tuple[datetime, str, str] | None,
     if closed:
         out.append(KeyEvent(closed[0], MUST, closed[1], closed[2]))
     return out
+
+
+def symptoms(a: Analysis) -> list[SignatureFact]:
+    """The signatures worth a timeline line: not background noise, and errors, or warnings at least a tenth as
+    frequent as the most frequent signature (a few slow queries during an outage are not news)."""
+    shown = [g for g in a.signatures if not g.background]
+    top = max((g.count for g in shown), default=0)
+    return [g for g in shown if g.level in ("ERROR", "CRITICAL") or g.count * 10 >= top]
 
 
 def fit(events: list[KeyEvent], limit: int) -> tuple[list[KeyEvent], int]:

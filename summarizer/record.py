@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from opsdraft.models import Alert, Change, Incident, IncidentSignature, TimelineEntry, utcnow
+from opsdraft.models import Alert, Change, Incident, IncidentSignature, LogEvent, TimelineEntry, utcnow
 from opsdraft.settings import Settings
 from summarizer.analysis import (
     AlertSpan,
@@ -16,7 +16,7 @@ from summarizer.analysis import (
     HumanEntry,
     SignatureFact,
     mark_background,
-    pick_recovery,
+    pick_recoveries,
     rank_triggers,
 )
 
@@ -48,7 +48,7 @@ def _signature(row: IncidentSignature) -> SignatureFact:
 
 def _change(c: Change) -> ChangeFact:
     return ChangeFact(c.at, c.service, c.version, c.kind, c.action, c.actor, c.description, c.source,
-                      f"change:{c.id}")
+                      f"change:{c.id}", c.status)
 
 
 def _human(entries: list[TimelineEntry]) -> list[HumanEntry]:
@@ -77,20 +77,32 @@ def analyse(s: Session, incident_id: int, settings: Settings) -> Analysis:
     services = list(inc.services or [inc.service])
     triggers = rank_triggers(changes, services, {g.service for g in symptoms}, settings.incident_dependencies,
                              start, lookback)
-    recovery = pick_recovery(changes, triggers[0] if triggers else None, start, end)
+    recoveries = pick_recoveries(changes, triggers[0] if triggers else None, start, end)
+    recovery = recoveries[-1] if recoveries else None
+    _add_samples(s, signatures)
     human = _human(list(s.scalars(select(TimelineEntry).where(TimelineEntry.incident_id == incident_id))))
     hosts = sorted({h for g in symptoms for h in g.hosts})
     return Analysis(
         services=services, impact_start=start, impact_end=end, first_error_at=first_error, first_alert_at=first_alert,
         first_human_at=min((h.at for h in human), default=None), alerts=spans,
         signatures=sorted(signatures, key=lambda g: (g.background, -g.count)), triggers=triggers[:3],
-        recovery=recovery, changes=_relevant_changes(changes, services, triggers, recovery, start, end),
+        recovery=recovery, recoveries=recoveries,
+        changes=_relevant_changes(changes, services, triggers, recoveries, start, end),
         human=sorted(human, key=lambda h: h.at), hosts=hosts[:50], host_count=len(hosts))
 
 
+def _add_samples(s: Session, signatures: list[SignatureFact]) -> None:
+    """Each signature's first line (one query): '502' and 'x509' read better than a template's <NUM>."""
+    ids = {int(g.ref.split(":")[1]): g for g in signatures if g.ref.startswith("log:")}
+    for n in range(0, len(ids), 500):
+        chunk = list(ids)[n:n + 500]
+        for log_id, message in s.execute(select(LogEvent.id, LogEvent.message).where(LogEvent.id.in_(chunk))):
+            ids[log_id].sample = message
+
+
 def _relevant_changes(changes: list[ChangeFact], services: list[str], triggers: list[ChangeFact],
-                      recovery: ChangeFact | None, start: datetime, end: datetime | None) -> list[ChangeFact]:
-    """The changes a timeline shows: the ranked triggers, the recovery, and the incident's own services'."""
-    keep = {id(c) for c in triggers[:3]} | ({id(recovery)} if recovery else set())
+                      recoveries: list[ChangeFact], start: datetime, end: datetime | None) -> list[ChangeFact]:
+    """The changes a timeline shows: the ranked triggers, the recoveries, and the incident's own services'."""
+    keep = {id(c) for c in triggers[:3]} | {id(c) for c in recoveries}
     until = (end or start) + timedelta(minutes=1)
     return [c for c in changes if id(c) in keep or (c.service in services and start <= c.at <= until)]

@@ -14,18 +14,15 @@ from typing import get_args
 import pytest
 
 from consumers import changes
+from consumers.change_rules import RULES, change_from_log, describe_rules, version_of
 from consumers.changes import (
-    RULES,
     ChangeEvent,
     InvalidChange,
-    change_from_log,
-    describe_rules,
     detect_and_parse,
     image_tag,
     parse_argocd,
     parse_generic,
     parse_github,
-    version_of,
 )
 from opsdraft.bus import InvalidMessage
 
