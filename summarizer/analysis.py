@@ -136,8 +136,10 @@ def rank_triggers(changes: list[ChangeFact], services: list[str], signature_serv
     related |= {s for s, deps in dependencies.items() if set(deps) & set(services)}
     out = []
     for c in changes:
-        if c.action in RECOVERY_ACTIONS - {"restart"} or not start - lookback <= c.at <= start + TRIGGER_GRACE:
+        if not start - lookback <= c.at <= start + TRIGGER_GRACE:
             continue
+        if c.action in RECOVERY_ACTIONS and (c.at >= start or c.action != "restart"):
+            continue  # a restart can start an outage; a rollback, or anything of the kind after it began, answers it
         if c.service in services:
             c.relation, weight = "changed a service that alerted", 3.0
         elif c.service in related:

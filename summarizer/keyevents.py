@@ -101,6 +101,9 @@ def analysis_text(a: Analysis) -> str:
         parts.append(f"Detection delay {span_s(delay)}.")
     if a.host_count:
         parts.append(f"{a.host_count} hosts logged errors.")
+    for c in a.triggers:
+        if a.impact_start and a.impact_start >= c.at:
+            parts.append(f"{c.ref} came {span(c.at, a.impact_start)} before the impact started.")
     return " ".join(parts)
 
 

@@ -91,12 +91,14 @@ def run_one(sc: dict, model: str, summarizer_cls, tmp: Path) -> dict:
     prose = " ".join(section(postmortem.body, n) for n in ("Summary", "Root cause", "Lessons learned"))
     return dict(
         name=sc["name"], events=len(sc["messages"]), incidents=len(incidents), keys=keys, lines=len(lines),
-        trigger=score_named(section(postmortem.body, "Trigger"), truth["trigger"]),
+        # only the named trigger counts, not the less likely candidates listed under it
+        trigger=score_named(section(postmortem.body, "Trigger").split("\n- Less likely")[0], truth["trigger"]),
         resolution=score_named(section(postmortem.body, "Resolution"), truth["resolution"]),
         start_ok=minute(a.get("impact_start")) == minute(truth["impact_start"]),
         end_ok=minute(a.get("impact_end")) == minute(truth["impact_end"]),
         tl_bad=len(timeline.unsupported_claims), prose_claims=len(extract_claims(prose)),
         prose_bad=len([c for c in postmortem.unsupported_claims if not c.startswith("removed")]),
+        bad_claims=[c for c in postmortem.unsupported_claims if not c.startswith("removed")],
         removed=len([c for c in postmortem.unsupported_claims if c.startswith("removed")]),
         ingest_s=ingest_s, draft_s=draft_s, timeline=timeline.body, postmortem=postmortem.body,
         impact=(a.get("impact_start"), a.get("impact_end")), truth_impact=(truth["impact_start"], truth["impact_end"]),
@@ -125,6 +127,8 @@ def main() -> int:
                   f"{r['lines']:5d} {'yes' if r['trigger'] else 'no':>4s} {'yes' if r['resolution'] else 'no':>4s} "
                   f"{'ok' if r['start_ok'] else 'off':>5s} {'ok' if r['end_ok'] else 'off':>4s} {r['tl_bad']:6d} "
                   f"{r['prose_bad']:>3d}/{r['prose_claims']:<3d} {r['ingest_s']:6.1f}s {r['draft_s']:5.1f}s")
+            if r["bad_claims"]:
+                print(f"  unsupported: {r['bad_claims']}")
             if args.show or not (r["trigger"] and r["resolution"]):
                 print(f"  missing key events: {k['missing']}\n  impact {r['impact']} truth {r['truth_impact']}")
             if args.show:
