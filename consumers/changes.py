@@ -32,8 +32,7 @@ Bodies accepted on the changes topic and POST /webhooks/changes (`detect_and_par
 - The generic change JSON: {"service", "version", "kind", "action"?, "actor", "at", "description", "id",
   "environment", "status"?}; unknown fields are refused (a misspelt field is a mistake to report, not to drop).
 
-Log lines: `change_from_log` tries RULES in order (first match wins), each only when the lower-cased line holds one
-of its keywords: most lines cost one lower() and a few `in` tests. `describe_rules()` lists them for the README."""
+Change-like log lines become ChangeEvents too, by the rules in consumers/change_rules.py."""
 
 from __future__ import annotations
 

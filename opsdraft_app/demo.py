@@ -134,7 +134,7 @@ async def _until(what: str, check, roles: asyncio.Task, watcher: SlackWatcher, t
     raise TimeoutError(f"timed out waiting for {what}")
 
 
-TIME_FIELDS = {"startsAt", "endsAt", "timestamp", "created_at"}
+TIME_FIELDS = {"startsAt", "endsAt", "timestamp", "created_at", "at"}
 
 
 def _shift_times(value, delta):
@@ -230,6 +230,8 @@ def _describe(row: dict) -> str:
         return f"Alertmanager {a['status']} {a['labels']['alertname']} {a['labels']['instance']}"
     if row["topic"] == "logs":
         return f"{v['level']} log from {v['service']}"
+    if row["topic"] == "changes":
+        return f"{v['kind']} of {v['service']} {v['version']} by {v['actor']}"
     return f"ticket {v['id']}: {v['subject']}"
 
 

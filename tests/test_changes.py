@@ -1,5 +1,5 @@
 """Change events: GitHub deployment webhooks, Argo CD notifications, the generic change JSON, and change-like log
-lines (consumers/changes.py). Sample bodies are in tests/data/changes/."""
+lines (consumers/changes.py, consumers/change_rules.py). Sample bodies are in tests/data/changes/."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import get_args
 
 import pytest
 
-from consumers import changes
+from consumers import change_rules, changes
 from consumers.change_rules import RULES, change_from_log, describe_rules, version_of
 from consumers.changes import (
     ChangeEvent,
@@ -417,7 +417,7 @@ class CountingPattern:
 def test_noise_never_reaches_a_regex(monkeypatch):
     """The substring pre-check answers for ordinary lines: 10,000 of them run no rule's regex at all."""
     counted = [dataclasses.replace(r, pattern=CountingPattern(r.pattern)) for r in RULES]
-    monkeypatch.setattr(changes, "RULES", counted)
+    monkeypatch.setattr(change_rules, "RULES", counted)
     rnd = random.Random(7)
     shapes = ["upstream timeout after {} ms talking to payments-api", "connection refused: <IP_ADDRESS_1>:{}",
               "request served in {} ms", "GET /api/v1/orders/<ID_1> 200 {}ms", "cache hit ratio 0.{}",

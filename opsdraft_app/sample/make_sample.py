@@ -29,7 +29,12 @@ def log(t, level, msg, **attrs):
                                        "message": msg, "attributes": attrs}}
 
 
+# The deploy as the CI pipeline reports it on the changes topic (the generic change JSON).
+change = {"topic": "changes", "value": {
+    "service": "checkout", "version": "v2.3.1", "kind": "deploy", "action": "deploy", "actor": "pipeline run 8812",
+    "at": T.format("01:50"), "description": "Deploy checkout v2.3.1 (new payments client)", "id": "d-8812"}}
 firing = [
+    change,
     am("firing", "c0ffee01a1b2c3d4", "checkout-7d9f8b6c4-x2klq:8080", T.format("02:10")),
     am("firing", "c0ffee02a1b2c3d4", "checkout-7d9f8b6c4-p9zrt:8080", T.format("02:40")),
     log("01:55", "INFO", "deploy started: checkout v2.3.1 by pipeline run 8812", deploy_id="d-8812"),
