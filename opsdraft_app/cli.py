@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import typer
@@ -267,7 +268,10 @@ def drafts_list(limit: int = typer.Option(20, min=1, max=1000)) -> None:
 
 
 @drafts_app.command("show")
-def drafts_show(draft_id: int, as_json: bool = typer.Option(False, "--json")) -> None:
+def drafts_show(draft_id: int, as_json: bool = typer.Option(False, "--json"),
+                events: bool = typer.Option(
+                    False, "--events", help="The incident's full event list instead (Markdown): every alert, "
+                    "timeline entry, change and log line it holds.")) -> None:
     """Show one draft in full (Markdown), with its sources and notes."""
     from opsdraft.db import Database
     from opsdraft.models import Draft
@@ -278,8 +282,15 @@ def drafts_show(draft_id: int, as_json: bool = typer.Option(False, "--json")) ->
         if d is None:
             console.print(f"[red]draft {draft_id} does not exist[/red]")
             raise typer.Exit(1)
+        if events:
+            if d.subject_type != "incident":
+                console.print(f"[red]draft {draft_id} is not about an incident[/red]")
+                raise typer.Exit(1)
+            for line in _event_list(s, d.subject_id):
+                print(line)
+            return
         data = {k: getattr(d, k) for k in ("id", "kind", "subject_type", "subject_id", "version", "status",
-                                           "title", "model", "sources", "notes", "body")}
+                                           "title", "model", "sources", "notes", "body", "analysis")}
     if as_json:
         print(json.dumps(data, default=str, indent=2))
         return
@@ -287,6 +298,31 @@ def drafts_show(draft_id: int, as_json: bool = typer.Option(False, "--json")) ->
     for note in data["notes"]:
         print(f"> {note}")
     print(data["body"])
+
+
+def _event_list(s, incident_id: int):
+    """Every recorded event of an incident, in time order: what a key-event timeline leaves out."""
+    from sqlalchemy import select
+
+    from opsdraft.models import Alert, Change, Incident, LogEvent, TimelineEntry
+
+    inc = s.get(Incident, incident_id)
+    rows = [(e.at, f"[{e.source_ref}] {e.kind}: {e.text}") for e in s.scalars(
+        select(TimelineEntry).where(TimelineEntry.incident_id == incident_id))]
+    for a in s.scalars(select(Alert).where(Alert.incident_id == incident_id)):
+        rows.append((a.starts_at, f"[alert:{a.id}] {a.name} on {a.service} started ({a.status}): {a.text}"))
+        if a.ends_at:
+            rows.append((a.ends_at, f"[alert:{a.id}] {a.name} on {a.service} ended"))
+    services = inc.services or [inc.service]
+    start, end = inc.opened_at, inc.closed_at or inc.opened_at
+    for c in s.scalars(select(Change).where(Change.service.in_(services), Change.at >= start - timedelta(hours=1),
+                                            Change.at <= end)):
+        rows.append((c.at, f"[change:{c.id}] {c.action} of {c.service} {c.version} by {c.actor}: {c.description}"))
+    for g in s.scalars(select(LogEvent).where(LogEvent.incident_id == incident_id).order_by(LogEvent.at)):
+        rows.append((g.at, f"[log:{g.id}] {g.level} {g.service}: {g.message}"))
+    yield f"# Incident #{inc.id}: {inc.title} — all {len(rows)} recorded events"
+    for at, text in sorted(rows, key=lambda r: r[0]):
+        yield f"- {at.isoformat()} {' '.join(text.split())}"
 
 
 @app.command()

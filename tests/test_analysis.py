@@ -179,3 +179,32 @@ async def test_changes_arrive_by_webhook_and_topic_and_apply(kafka_bootstrap, ma
         assert (await read_topic(bus, settings.topics.changes, 2))
     finally:
         await bus.stop()
+
+
+def test_the_full_event_list_stays_exportable(tmp_path, monkeypatch, make_settings, redactor):
+    from typer.testing import CliRunner
+
+    from opsdraft.db import Database, migrate
+    from opsdraft_app.cli import app
+
+    url = f"sqlite:///{tmp_path}/events.db"
+    migrate(url)
+    database = Database(url)
+    sc = SCENARIOS["deploy-pool-exhaustion"]
+    settings = make_settings(model="none", database_url=url)
+    dispatch = ingest(database, settings, redactor, sc["messages"])
+    close_all(database, dispatch, settings)
+    from summarizer.worker import Summarizer
+
+    with database.session() as s:
+        incident_id = s.scalar(select(Incident.id))
+        Summarizer(settings).handle_request(s, DraftRequest(kind="timeline", subject_type="incident",
+                                                            subject_id=incident_id))
+        logs = s.scalar(select(func.count(LogEvent.id)).where(LogEvent.incident_id == incident_id))
+    monkeypatch.setenv("OPSDRAFT_DATABASE_URL", url)
+    monkeypatch.setenv("OPSDRAFT_DATA_DIR", str(tmp_path / "data"))
+    out = CliRunner().invoke(app, ["drafts", "show", "1", "--events"])
+    assert out.exit_code == 0, out.output
+    lines = [x for x in out.output.splitlines() if x.startswith("- ")]
+    assert len(lines) > logs > 100  # every log line, alert and entry, far more than the timeline's 40
+    assert any("[change:" in x and "v4.2.0" in x for x in lines)
