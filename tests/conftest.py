@@ -30,15 +30,21 @@ def unavailable(what: str, why: object):
     pytest.skip(f"{what} unavailable: {why}")
 
 
-async def wait_until(check, what: str, timeout: float = 240):
-    """Poll `check` (run off the event loop) until it returns something truthy, and return that."""
+async def until(check, timeout: float = 30.0, what: str = "the condition", interval: float = 0.1):
+    """The one polling helper: run `check` (off the event loop) until it returns something truthy, and return
+    that; fail naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = await asyncio.to_thread(check)
         if value:
             return value
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def wait_until(check, what: str, timeout: float = 240):
+    """`until` with the long timeout of end-to-end tests (a model may load first)."""
+    return await until(check, timeout, what, interval=0.3)
 
 
 async def produce_log_lines(bus, topic: str, n: int) -> None:

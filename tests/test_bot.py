@@ -17,6 +17,7 @@ from opsdraft.runtime import Runtime
 from opsdraft_app.http import build_http
 from opsdraft_app.testing.slackfake import validate_blocks
 from opsdraft_app.testing.slacksign import block_action_body, post_signed, slash_command_body, view_submission_body
+from tests.conftest import until
 
 APPROVER, OTHER = "U0APPROVER", "U0STRANGER"
 SECRET = "test-signing-secret"
@@ -57,16 +58,6 @@ def bot_env(database, make_settings, redactor, fake, **overrides):
 
 async def signed(client, body, secret=SECRET, **kw):
     return await post_signed("http://bot/slack/events", secret, body, client=client, **kw)
-
-
-async def until(check, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def draft_of(db, kind) -> Draft:

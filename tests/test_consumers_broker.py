@@ -17,6 +17,7 @@ from opsdraft.models import Alert, ConsumedMessage, Incident, LogEvent, Outbox, 
 from opsdraft.outbox import relay_outbox
 from opsdraft.privacy import unseal
 from opsdraft.runtime import Runtime
+from tests.conftest import until
 
 pytestmark = pytest.mark.broker
 
@@ -33,15 +34,6 @@ async def rt(kafka_bootstrap, database, make_settings, redactor):
     bus = await Bus(kafka_bootstrap).start()
     yield Runtime(settings=settings, db=database, bus=bus, redactor=redactor)
     await bus.stop()
-
-
-async def until(check, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await asyncio.to_thread(check):
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def count(db, col, *where):
