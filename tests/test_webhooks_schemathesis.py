@@ -62,7 +62,7 @@ def test_webhooks_never_answer_5xx(webhook_server):
     schema = schemathesis.openapi.from_url(f"{webhook_server}/openapi.json").include(path_regex="^/webhooks/")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in operations} == {"/webhooks/alertmanager", "/webhooks/grafana",
-                                              "/webhooks/pagerduty", "/webhooks/tickets"}
+                                              "/webhooks/pagerduty", "/webhooks/tickets", "/webhooks/changes"}
     seen: set[int] = set()
     for operation in operations:
         @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
