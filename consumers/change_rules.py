@@ -68,8 +68,8 @@ RULES: list[Rule] = [
           r"(?:flag|toggle)\b", "enabled feature flag dark-mode for beta users", versioned=False),
     _rule("rollback-to", "rollback", "deploy", "rolled back|rolling back|roll back|rollback",
           rf"\b(?:roll(?:ed|ing)?\s+back|rollback)\b{_GAP}\bto\s+(?!savepoint\b)(?:(?:the\s+)?(?:previous|last\s+good|"
-          rf"stable)\s+(?:version|release|revision|build)|(?:(?:version|release|revision|build|image|tag)\s+)?{_V})",
-          "rolled back to v2.3.0"),
+          rf"stable)\s+(?:version|release|revision|build)|(?:(?:version|release|revision|build|image|tag)\s+)?{_V}|"
+          rf"{_T}\s+v?\d[\w.\-]*)", "rolled back to v2.3.0"),
     _rule("helm-rollback", "rollback", "deploy", "helm rollback",
           rf"\bhelm\s+rollback\s+{_T}\s+(?P<version>\d+)\b", "helm rollback checkout 12"),
     _rule("rollback-of", "rollback", "deploy", "rolled back|rolling back|roll back|rollback",
@@ -102,6 +102,7 @@ RULES: list[Rule] = [
           "release 2.3.1 started"),
     _rule("deploy", "deploy", "deploy", "deploy|rolling out",
           r"(?<!for )(?<!the )(?<!already )(?<!currently )(?<!previously )(?<!newly )(?:\bdeploy(?:ed|ing)\b|"
+          r"\bdeploy\s+(?:started|complete[d]?|finished|succeeded|triggered):?|"
           r"\b(?:failed|unable)\s+to\s+deploy\b|\brolling\s+out(?=\s+(?:version|release|build|v?\d)))"
           r"(?:\s+(?P<target>[a-z][\w.\-]{0,99})(?=\s+(?:version\s|release\s|build\s|v\d|\d|[0-9a-f]{7,40}\b)))?",
           "deployed checkout v1.2.3 to production"),

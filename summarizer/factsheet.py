@@ -21,8 +21,8 @@ def trigger_section(a: Analysis) -> str:
         return (f"No change (deploy, config, feature flag or infrastructure action) was recorded in the hour "
                 f"before the first signal at {start}.{signal} What changed to set it off: {UNSUPPORTED}")
     t = a.trigger
-    lines = [f"**{t.label()}** at {fmt_time(t.at)} [{t.ref}]: {t.relation}; the impact started at {start}, "
-             f"{span(t.at, a.impact_start) if a.impact_start and a.impact_start >= t.at else 'right after'}."]
+    lead = f"{span(t.at, a.impact_start)} later" if a.impact_start and a.impact_start >= t.at else "right after"
+    lines = [f"**{t.label()}** at {fmt_time(t.at)} [{t.ref}]: {t.relation}; the impact started at {start}, {lead}."]
     for other in a.triggers[1:]:
         lines.append(f"- Less likely: {other.label()} at {fmt_time(other.at)} [{other.ref}] ({other.relation})")
     return "\n".join(lines)

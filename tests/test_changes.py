@@ -428,3 +428,13 @@ def test_noise_never_reaches_a_regex(monkeypatch):
     assert sum(r.pattern.calls for r in counted) == 0
     assert change_from_log("web", "INFO", "restarted 12 pods", AT, {}) is not None
     assert sum(r.pattern.calls for r in counted) >= 1  # the counting sees the rules that do run
+
+
+def test_the_demo_sample_lines_are_changes():
+    """A rollback naming its service before the version, and a 'deploy started:' line (the demo's own lines)."""
+    at = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
+    rollback = change_from_log("checkout", "WARNING", "rollback to checkout v2.3.0 started by <PERSON_1> (<EMAIL_1>)",
+                               at, {})
+    deploy = change_from_log("checkout", "INFO", "deploy started: checkout v2.3.1 by pipeline run 8812", at, {})
+    assert (rollback.action, rollback.service, rollback.version) == ("rollback", "checkout", "v2.3.0")
+    assert (deploy.action, deploy.service, deploy.version) == ("deploy", "checkout", "v2.3.1")
