@@ -41,6 +41,7 @@ def merge(s: Session, into: Incident, other: Incident, actor: str) -> None:
     s.info.pop("incidents_by_key", None)
     s.info.pop("signatures", None)
     s.info.pop("signatures_loaded", None)
+    s.info.pop("correlation_index", None)
 
 
 def split(s: Session, incident: Incident, service: str, actor: str) -> Incident | None:
@@ -75,4 +76,5 @@ def split(s: Session, incident: Incident, service: str, actor: str) -> Incident 
     s.info.pop("incidents_by_key", None)
     s.info.pop("signatures", None)
     s.info.pop("signatures_loaded", None)
+    s.info.pop("correlation_index", None)
     return new

@@ -12,7 +12,7 @@ from sqlalchemy import case, event, func, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from consumers.changes import ChangeEvent
-from consumers.correlation import related_incident
+from consumers.correlation import EvidenceIndex
 from consumers.payloads import SEVERITY_RANK, AlertEvent, LogLine, TicketIn
 from consumers.signatures import SIGNATURE_LEVELS, Evidence, change_row
 from opsdraft import events
@@ -101,6 +101,8 @@ class Ingest:
             s.add(alert)
             s.info["alerts_by_fingerprint"][ev.fingerprint] = alert
         alert.incident, alert.name, alert.service = incident, ev.name, ev.service
+        if "correlation_index" in s.info:
+            s.info["correlation_index"].add(incident, ev.service, ev.labels, ev.starts_at)
         alert.severity, alert.status, alert.labels, alert.text = ev.severity, "firing", labels, text
         alert.starts_at, alert.ends_at = ev.starts_at, None
         incident.all_resolved_at = None
@@ -141,7 +143,7 @@ class Ingest:
         incident = next((i for i in listed if i.status == "open" and i.opened_at >= since), None)
         if incident:
             return incident
-        related = related_incident(self.settings, ev, self._all_open(s))
+        related = EvidenceIndex.of(s, self.settings).related(ev)
         if related:  # another part of the same outage: join it rather than open a fragment of it
             incident, reason = related
             if ev.service not in (incident.services or []):
