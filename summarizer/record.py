@@ -72,8 +72,8 @@ def analyse(s: Session, incident_id: int, settings: Settings) -> Analysis:
     end = max(ends) if ends and all(ends) else None
     lookback = timedelta(seconds=settings.analysis_trigger_lookback_s)
     until = (end or inc.closed_at or utcnow()) + timedelta(minutes=5)
-    changes = [_change(c) for c in s.scalars(select(Change).where(
-        Change.at >= start - lookback, Change.at <= until).order_by(Change.at))]
+    changes = _one_per_change([_change(c) for c in s.scalars(select(Change).where(
+        Change.at >= start - lookback, Change.at <= until).order_by(Change.at))])
     services = list(inc.services or [inc.service])
     triggers = rank_triggers(changes, services, {g.service for g in symptoms}, settings.incident_dependencies,
                              start, lookback)
@@ -89,6 +89,14 @@ def analyse(s: Session, incident_id: int, settings: Settings) -> Analysis:
         recovery=recovery, recoveries=recoveries,
         changes=_relevant_changes(changes, services, triggers, recoveries, start, end),
         human=sorted(human, key=lambda h: h.at), hosts=hosts[:50], host_count=len(hosts))
+
+
+def _one_per_change(changes: list[ChangeFact]) -> list[ChangeFact]:
+    """A deploy reported by its sender and also logged by the service is one change: keep the sender's."""
+    sent = [c for c in changes if c.source != "log"]
+    return [c for c in changes if c.source != "log" or not any(
+        o.service == c.service and o.version == c.version and o.action == c.action
+        and abs((o.at - c.at).total_seconds()) <= 600 for o in sent)]
 
 
 def _add_samples(s: Session, signatures: list[SignatureFact]) -> None:
