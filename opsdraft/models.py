@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -250,18 +250,17 @@ class Placeholder(Base):
     sealed: Mapped[str | None] = mapped_column(Text, default=None)
 
 
-class ConsumedMessage(Base):
-    """One row per Kafka message applied, keyed by a digest of its topic, key and bytes and written in the
-    same transaction as its effects, so a redelivery (or a replay of the same event) changes nothing."""
+class ConsumerOffset(Base):
+    """A consumer group's position in one partition, moved in the same transaction as the effects of the messages
+    below it (opsdraft/offsets.py): exactly-once by offsets, one row per partition."""
 
-    __tablename__ = "consumed_messages"
-    __table_args__ = (UniqueConstraint("topic", "digest", name="uq_consumed_topic_digest"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    topic: Mapped[str] = mapped_column(String(200))
-    digest: Mapped[str] = mapped_column(String(64))
-    partition: Mapped[int]
-    offset: Mapped[int]
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+    __tablename__ = "consumer_offsets"
+    group_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(200), primary_key=True)
+    partition: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    next_offset: Mapped[int] = mapped_column(BigInteger)
+    ahead: Mapped[list[int]] = mapped_column(JSON, default=list)  # offsets above next_offset already applied
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Outbox(Base):

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from consumers.worker import run as run_consumers
 from opsdraft.broker import EmbeddedBroker, ensure_topics, free_port
 from opsdraft.bus import Bus
-from opsdraft.models import ConsumedMessage, LogEvent
+from opsdraft.models import LogEvent
 from opsdraft.runtime import Runtime
 from tests.conftest import produce_log_lines, unavailable
 
@@ -66,14 +66,14 @@ async def test_broker_crash_loses_nothing(s3, database, make_settings, redactor)
         stop = asyncio.Event()
         task = asyncio.create_task(run_consumers(rt, stop))
         deadline = time.monotonic() + 60
-        while _count(database, ConsumedMessage.id) == 0 and time.monotonic() < deadline:
+        while _count(database, LogEvent.id) == 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         broker.kill()  # mid-stream
-        killed_at = _count(database, ConsumedMessage.id)
+        killed_at = _count(database, LogEvent.id)
         await asyncio.sleep(2)
         broker.start()  # same port, same S3 bucket
         deadline = time.monotonic() + 120
-        while _count(database, ConsumedMessage.id) < N and time.monotonic() < deadline and not task.done():
+        while _count(database, LogEvent.id) < N and time.monotonic() < deadline and not task.done():
             await asyncio.sleep(0.2)
         stop.set()
         await asyncio.wait_for(task, 60)
@@ -81,7 +81,7 @@ async def test_broker_crash_loses_nothing(s3, database, make_settings, redactor)
     finally:
         broker.stop()
     assert 0 < killed_at < N, killed_at  # the kill really came mid-stream
-    assert _count(database, ConsumedMessage.id) == N
+    assert _count(database, LogEvent.id) == N
     with database.session() as s:
         messages = s.scalars(select(LogEvent.message)).all()
     assert len(messages) == N and len(set(messages)) == N  # nothing lost, nothing doubled

@@ -22,7 +22,8 @@ from sqlalchemy import select
 from opsdraft.broker import ensure_topics
 from opsdraft.bus import Bus
 from opsdraft.db import Database, migrate
-from opsdraft.models import Alert, ConsumedMessage, Incident, LogEvent, Ticket
+from opsdraft.models import Alert, Incident, LogEvent, Ticket
+from opsdraft.offsets import done_count
 from opsdraft.settings import Topics
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -69,7 +70,7 @@ def snapshot(url: str) -> dict:
             "incident_groups": sorted({(i.group_key, i.status) for i in s.scalars(select(Incident))}),
             "logs": sorted(Counter((e.service, e.level, e.at) for e in s.scalars(select(LogEvent))).items()),
             "tickets": sorted((t.external_id, t.status, t.body) for t in s.scalars(select(Ticket))),
-            "consumed": s.query(ConsumedMessage).count(),
+            "consumed": done_count(s),
         }
     db.dispose()
     return snap

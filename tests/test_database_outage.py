@@ -18,7 +18,7 @@ from consumers.worker import run as run_consumers
 from opsdraft.broker import ensure_topics, free_port
 from opsdraft.bus import Bus
 from opsdraft.db import Database, migrate
-from opsdraft.models import ConsumedMessage, LogEvent
+from opsdraft.models import LogEvent
 from opsdraft.runtime import Runtime
 from tests.conftest import produce_log_lines, unavailable
 from tests.test_consumers_broker import _committed
@@ -67,7 +67,7 @@ async def test_database_outage_commits_nothing_and_loses_nothing(private_postgre
     group = f"{settings.consumer_group}-consumers"
     try:
         deadline = time.monotonic() + 60
-        while _count(db, ConsumedMessage.id) == 0 and time.monotonic() < deadline:
+        while _count(db, LogEvent.id) == 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         await asyncio.to_thread(stop_db)
         await asyncio.sleep(1)
@@ -78,7 +78,7 @@ async def test_database_outage_commits_nothing_and_loses_nothing(private_postgre
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not task.done():
             try:
-                if _count(db, ConsumedMessage.id) >= N:
+                if _count(db, LogEvent.id) >= N:
                     break
             except Exception:  # the pool may hold connections from before the restart for a moment
                 pass

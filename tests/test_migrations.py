@@ -3,7 +3,7 @@ from sqlalchemy import inspect
 from opsdraft.db import Database, downgrade, migrate
 
 TABLES = {"incidents", "alerts", "log_events", "tickets", "timeline_entries", "drafts", "approvals", "audit_log",
-          "placeholders", "consumed_messages", "outbox"}
+          "placeholders", "consumer_offsets", "outbox"}
 
 
 def test_migrations_upgrade_downgrade_upgrade(db_url):

@@ -24,11 +24,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from opsdraft.broker import EmbeddedBroker, ensure_topics  # noqa: E402
 from opsdraft.bus import Bus  # noqa: E402
-from opsdraft.models import ConsumedMessage, Incident  # noqa: E402
+from opsdraft.models import Incident  # noqa: E402
+from opsdraft.offsets import done_count  # noqa: E402
 from opsdraft.settings import Topics, load_settings  # noqa: E402
 from opsdraft_app.runner import runtime  # noqa: E402
 
@@ -100,7 +101,7 @@ async def pipeline_rate(settings, bootstrap: str, topic_attr: str, payloads: lis
 
         def consumed() -> int:
             with rt.db.session() as s:
-                return s.scalar(select(func.count(ConsumedMessage.id)).where(ConsumedMessage.topic == topic))
+                return done_count(s, topic)
 
         start = None
         while (n := await asyncio.to_thread(consumed)) < len(payloads):
