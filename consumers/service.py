@@ -13,9 +13,12 @@ from sqlalchemy.orm import Session, selectinload
 
 from consumers.changes import ChangeEvent
 from consumers.correlation import EvidenceIndex
+from consumers.identifiers import Identifiers
 from consumers.payloads import SEVERITY_RANK, AlertEvent, LogLine, TicketIn
 from consumers.signatures import SIGNATURE_LEVELS, Evidence, change_row
+from consumers.stale import close_reason, mark_stale, supersede_postmortems
 from opsdraft import events
+from opsdraft.incident_times import end_window, start_window
 from opsdraft.metrics import INCIDENTS
 from opsdraft.models import Alert, Incident, LogEvent, Ticket, TimelineEntry, utcnow
 from opsdraft.privacy import ScopedRedactor
@@ -32,6 +35,7 @@ class Ingest:
         self.settings, self.redactor = settings, redactor
         self.key = settings.redaction_key_bytes()
         self.evidence = Evidence()
+        self.ids = Identifiers(redactor, self.key)
 
     def scoped(self, s: Session, scope: str) -> ScopedRedactor:
         # One per scope and transaction: a batch of a thousand log lines loads an incident's placeholders once.
@@ -46,6 +50,7 @@ class Ingest:
     def prefetch_alerts(self, s: Session, evs: list[AlertEvent]) -> None:
         """Load what a batch of alerts needs in a few queries rather than several per alert: its alerts by
         fingerprint (with their incidents) and its group keys' open and recently closed incidents."""
+        evs = [self.ids.alert(ev) for ev in evs]
         self._load_alerts(s, [ev.fingerprint for ev in evs])
         reopen_window = timedelta(seconds=self.settings.incident_reopen_window_s)
         self._load_incidents(s, [self.group_key(ev) for ev in evs], min(ev.starts_at for ev in evs) - reopen_window)
@@ -79,19 +84,21 @@ class Ingest:
                 cache[incident.group_key][1].append(incident)
 
     def apply_alert(self, s: Session, ev: AlertEvent) -> None:
+        ev = self.ids.alert(ev)  # before anything keys on its name, service, labels or fingerprint
         alert = self._alert(s, ev.fingerprint)
         if ev.status == "acknowledged" and alert is not None and alert.status == "firing":
             # Acknowledging changes nothing but the timeline: the alert still resolves when the resolve comes.
-            self._timeline(s, alert.incident, utcnow(), "acknowledged", self.scoped(
+            self._timeline(s, alert.incident, ev.at or utcnow(), "acknowledged", self.scoped(
                 s, f"incident:{alert.incident.id}").text(ev.summary), ("alert", alert))
         elif ev.status in ("firing", "acknowledged"):
             self._firing(s, ev, alert)
-        elif alert is not None and alert.status == "firing":
+        elif alert is not None and alert.status in ("firing", "stale"):  # a stale one may resolve after all
             self._resolved(s, ev, alert)
         # A resolve for an alert we never saw firing, or a repeated resolve, changes nothing.
 
     def _firing(self, s: Session, ev: AlertEvent, alert: Alert | None) -> None:
         if alert is not None and alert.status == "firing" and alert.incident.status == "open":
+            alert.last_seen_at = utcnow()  # still sent: not stale (consumers/stale.py)
             return  # Alertmanager repeats firing alerts on every group interval: a duplicate.
         incident = self._open_incident_for(s, ev)
         red = self.scoped(s, f"incident:{incident.id}")
@@ -104,7 +111,10 @@ class Ingest:
         if "correlation_index" in s.info:
             s.info["correlation_index"].add(incident, ev.service, ev.labels, ev.starts_at)
         alert.severity, alert.status, alert.labels, alert.text = ev.severity, "firing", labels, text
-        alert.starts_at, alert.ends_at = ev.starts_at, None
+        alert.starts_at, alert.ends_at, alert.last_seen_at = ev.starts_at, None, utcnow()
+        if incident.all_resolved_at is not None:  # all had resolved (within the quiet period): a new window
+            end_window(incident, incident.all_resolved_at)
+        start_window(incident, ev.starts_at)
         incident.all_resolved_at = None
         if SEVERITY_RANK[ev.severity] < SEVERITY_RANK[incident.severity]:
             incident.severity = ev.severity
@@ -155,7 +165,9 @@ class Ingest:
             return incident
         closed = next((i for i in listed if i.status == "closed" and i.closed_at >= reopen_after), None)
         if closed:  # a flapping alert re-fired shortly after close: the same incident, not a new one
-            closed.status, closed.closed_at = "open", None
+            start_window(closed, ev.starts_at)  # a window of its own: the gap since the close is not counted
+            closed.status, closed.closed_at, closed.all_resolved_at = "open", None, None
+            supersede_postmortems(s, closed.id)
             s.info.pop("open_incidents", None)
             INCIDENTS.labels("reopened").inc()
             self._timeline(s, closed, ev.starts_at, "reopened", f"Incident reopened: {ev.name} fired again",
@@ -212,8 +224,11 @@ class Ingest:
         if incident.status != "open":
             return False
         incident.status, incident.closed_at = "closed", at
+        end_window(incident, incident.all_resolved_at or at)  # a close by hand after the resolve: the resolve
         s.info.pop("open_incidents", None)
-        incident.close_note = self.scoped(s, f"incident:{incident.id}").text(note) if note else None
+        # The note was redacted by the bot, and is again here: the incident-commands topic is an input too.
+        note = self.scoped(s, f"incident:{incident.id}").text(note) if note else ""
+        incident.close_note = note or None
         self._timeline(s, incident, at, "closed", f"Incident closed by {actor}" + (f": {note}" if note else ""),
                        f"incident:{incident.id}")
         INCIDENTS.labels("closed").inc()
@@ -223,10 +238,12 @@ class Ingest:
     def close_quiet_incidents(self, s: Session, now: datetime) -> list[int]:
         """Close incidents whose alerts have all been resolved for the quiet period."""
         cutoff = now - timedelta(seconds=self.settings.incident_quiet_period_s)
+        mark_stale(s, self.settings, now, self._timeline, _before_commit(s).setdefault("resolved", {}))
         settle(s)
         due = s.scalars(select(Incident).where(
             Incident.status == "open", Incident.all_resolved_at.is_not(None), Incident.all_resolved_at <= cutoff))
-        return [i.id for i in due if self.close_incident(s, i, now, "", "opsdraft (all alerts resolved)")]
+        # Closed at the last resolve, in the alerts' own time: the quiet period only delays the close.
+        return [i.id for i in due if self.close_incident(s, i, i.all_resolved_at, *close_reason(s, i))]
 
     # --- logs -----------------------------------------------------------------------------------------
 
@@ -250,6 +267,7 @@ class Ingest:
         """Log lines in bulk: redacted a scope at a time (one redactor pass, one look-up of stored placeholders),
         mined for their template and for changes, inserted in one statement. An incident's warnings and errors
         fold into its signatures; the first line of each new signature goes on its timeline."""
+        lines = [self.ids.log(line) for line in lines]  # before its service picks an incident
         incidents: list[Incident | None] = []
         scopes: dict[str, list[int]] = {}
         for i, line in enumerate(lines):
@@ -306,19 +324,24 @@ class Ingest:
 
     def apply_change(self, s: Session, ev: ChangeEvent) -> None:
         """A change from the changes topic or a webhook: stored redacted; incidents find it by service and time."""
-        red = self.scoped(s, f"change:{ev.service}")
+        service = self.ids.text(ev.service, "logs")  # as the logs' and alerts' services are, to match them
+        red = self.scoped(s, f"change:{service}")
         s.add(change_row(ev.model_copy(update={
-            "actor": red.text(ev.actor, source="logs"), "description": red.text(ev.description, source="logs"),
-            "version": red.text(ev.version, source="logs")})))
+            "service": service, "actor": red.text(ev.actor, source="logs"),
+            "description": red.text(ev.description, source="logs"), "version": red.text(ev.version, source="logs")})))
 
     # --- tickets --------------------------------------------------------------------------------------
 
     def apply_ticket(self, s: Session, t: TicketIn) -> None:
+        t = self.ids.ticket_id(t)  # the id names its scope and is how updates find the ticket
         red = self.scoped(s, f"ticket:{t.id}")
-        fields = dict(subject=red.text(t.subject, source="tickets"), body=red.text(t.body, source="tickets"),
-                      requester=red.text(t.requester_text(), source="tickets"),
-                      tags=red.value(t.tags, source="tickets"), created_at=t.created_at)
         ticket = s.scalar(select(Ticket).where(Ticket.external_id == t.id))
+        # An update never replaces the requester, nor adds theirs to the ticket's sealed names: whoever can send
+        # a ticket update must not become the person the approved reply greets (issue 16).
+        fields = dict(subject=red.text(t.subject, source="tickets"), body=red.text(t.body, source="tickets"))
+        if ticket is None:  # redacted in this order, as ever, so placeholders keep their numbers
+            fields["requester"] = red.text(t.requester_text(), source="tickets")
+        fields |= dict(tags=red.value(t.tags, source="tickets"), created_at=t.created_at)
         if ticket is None:
             ticket = Ticket(external_id=t.id, **fields)
             s.add(ticket)
@@ -330,6 +353,8 @@ class Ingest:
         if t.comment:
             ticket.comments = [*ticket.comments, {"at": utcnow().isoformat(),
                                                   "text": red.text(t.comment, source="tickets")}]
+            if t.status != "closed" and ticket.status != "closed":  # a follow-up: suggest the reply again
+                events.ticket_updated(s, self.settings, ticket, len(ticket.comments))
         if t.status == "closed" and ticket.status != "closed":
             ticket.status = "closed"  # solved in the helpdesk: index it as a resolved ticket
             events.ticket_resolved(s, self.settings, ticket)
@@ -363,7 +388,8 @@ def settle(s: Session) -> None:
     ids = list(incidents)
     for n in range(0, len(ids), 500):
         for incident_id, firing, last_end in s.execute(select(
-                Alert.incident_id, func.sum(case((Alert.status == "firing", 1), else_=0)), func.max(Alert.ends_at),
+                Alert.incident_id, func.sum(case((Alert.status == "firing", 1), else_=0)),
+                func.max(func.coalesce(Alert.ends_at, Alert.last_seen_at)),  # a stale alert ends when last seen
         ).where(Alert.incident_id.in_(ids[n:n + 500])).group_by(Alert.incident_id)):
             if not firing:
                 incidents[incident_id].all_resolved_at = last_end

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from consumers import incident_edits
 from consumers.changes import detect_and_parse
 from consumers.payloads import parse_log
+from consumers.retention import run_retention
 from consumers.service import Ingest
 from consumers.sources import parse_alerts, parse_ticket
 from consumers.textlogs import parse_text_log
@@ -112,7 +113,7 @@ class Dispatcher(BatchHandler):
             text = msg.value.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidMessage(f"not UTF-8: {exc}") from None
-        if text.lstrip().startswith("{"):
+        if text.lstrip("\ufeff \t\r\n").startswith("{"):  # a BOM too: jsonbody ignores it
             return "log", parse_log(msg.json())
         try:
             fields = parse_text_log(text)
@@ -152,4 +153,5 @@ async def run(rt: Runtime, stop: asyncio.Event) -> None:
                 f"{rt.settings.consumer_group}-consumers", dispatch, t.dead_letters, rt.redactor.redact, stop,
                 seal=sealer(rt.settings)),
         close_quiet_incidents(rt, dispatch.ingest, stop),
+        run_retention(rt.db, rt.settings, stop),
     )

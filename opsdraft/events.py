@@ -98,8 +98,10 @@ class IndexUpdate(BaseModel):
 class TicketReply(BaseModel):
     """An approved reply, the one message that leaves opsdraft for a ticketing system (`ticket-replies`).
 
-    `body` holds placeholders in the outbox; the relay restores the customer's name from `scope` as it
-    produces the message (opsdraft.privacy.publish_transform)."""
+    `body` is the customer's text alone (no citation, file name or id) and holds placeholders in the outbox; the
+    relay restores the customer's name from `scope`, the ticket's own, as it produces the message
+    (opsdraft.privacy.publish_transform). `sources` is for the agent and the ticketing system, never the
+    customer: `[{"sentence", "sources": [{"key", "title"}]}]`, empty when no source answered."""
 
     ticket_id: str
     draft_id: int
@@ -109,6 +111,40 @@ class TicketReply(BaseModel):
     approved_by: str
     approved_at: str
     scope: str
+
+
+class StatusUpdate(BaseModel):
+    """An approved stakeholder update (`incident-updates`), for a status page or an email integration.
+
+    {"incident_id": 42, "draft_id": 7, "version": 1, "title": "…", "severity": "sev2",
+     "state": "identified", "body": "…", "approved_by": "U123", "approved_at": "2026-11-20T14:05:00+00:00"}
+    `body` is redacted text (placeholders such as <PERSON_1>), Slack mrkdwn."""
+
+    incident_id: int
+    draft_id: int
+    version: int
+    title: str
+    severity: str
+    state: str
+    body: str
+    approved_by: str
+    approved_at: str
+
+
+class FollowUp(BaseModel):
+    """One action item of an approved postmortem (`follow-ups`), ready for a Jira or Linear bridge; keyed
+    by `key` so a re-approved postmortem's items replace, not duplicate, the earlier ones downstream.
+
+    {"key": "incident:42:1", "incident_id": 42, "title": "Add a canary stage to checkout deploys",
+     "owner": "U123", "due": "2026-12-01", "postmortem_draft_id": 9}
+    `owner` is a Slack user id or a redacted name, "" when the postmortem named none; `due` an ISO date or ""."""
+
+    key: str
+    incident_id: int
+    title: str = Field(max_length=500)
+    owner: str = ""
+    due: str = ""
+    postmortem_draft_id: int
 
 
 @dataclass(frozen=True)
@@ -131,6 +167,8 @@ ROUTES: dict[type[BaseModel], Route] = {
     SimilarResult: Route("similar_results", lambda m: f"incident:{m.request.incident_id}"),
     IndexUpdate: Route("index_updates", lambda m: f"{m.kind}:{m.id}" if m.id is not None else m.kind),
     TicketReply: Route("ticket_replies", lambda m: m.ticket_id),
+    StatusUpdate: Route("incident_updates", lambda m: f"incident:{m.incident_id}"),
+    FollowUp: Route("follow_ups", lambda m: m.key),
 }
 
 
@@ -170,6 +208,13 @@ def ticket_created(s: Session, settings: Settings, ticket: Ticket) -> None:
     request_draft(s, settings, DraftRequest(
         request_id=f"ticket_reply:ticket:{ticket.id}:new", kind=DraftKind.ticket_reply, subject_type="ticket",
         subject_id=ticket.id))
+
+
+def ticket_updated(s: Session, settings: Settings, ticket: Ticket, comments: int) -> None:
+    """A follow-up message on an open ticket: its suggestion is drafted again with the whole thread."""
+    request_draft(s, settings, DraftRequest(
+        request_id=f"ticket_reply:ticket:{ticket.id}:comment:{comments}", kind=DraftKind.ticket_reply,
+        subject_type="ticket", subject_id=ticket.id))
 
 
 def ticket_resolved(s: Session, settings: Settings, ticket: Ticket) -> None:

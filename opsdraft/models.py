@@ -36,6 +36,7 @@ class DraftKind(StrEnum):
     timeline = "timeline"
     postmortem = "postmortem"
     ticket_reply = "ticket_reply"
+    status_update = "status_update"  # a short update for stakeholders (bot/updates.py)
 
 
 class DraftStatus(StrEnum):
@@ -81,6 +82,9 @@ class Incident(Base):
     close_note: Mapped[str | None] = mapped_column(Text, default=None)
     # Every service whose alerts joined this incident (correlation), the first one being `service`.
     services: Mapped[list[Any]] = mapped_column(default=list)
+    # Its firing windows, [[start, end or null], ...] as ISO times (opsdraft/incident_times.py): a reopen
+    # starts a new one, so a duration never counts the quiet gap between them.
+    windows: Mapped[list[Any]] = mapped_column(default=list)
     alerts: Mapped[list[Alert]] = relationship(back_populates="incident", order_by="Alert.id")
     timeline: Mapped[list[TimelineEntry]] = relationship(order_by="TimelineEntry.at")
 
@@ -93,12 +97,15 @@ class Alert(Base):
     name: Mapped[str] = mapped_column(String(200))
     service: Mapped[str] = mapped_column(String(200))
     severity: Mapped[str] = mapped_column(String(20), default="unknown")
-    status: Mapped[str] = mapped_column(String(10))  # firing | resolved
+    status: Mapped[str] = mapped_column(String(10))  # firing | resolved | stale (no longer re-sent)
     labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
     text: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(String(40))
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When its source last sent it firing (processing time): Alertmanager re-sends while it fires, so a long
+    # silence means silenced or gone (settings.alert_stale_after_repeats).
+    last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     incident: Mapped[Incident] = relationship(back_populates="alerts")
 
@@ -189,6 +196,21 @@ class TimelineEntry(Base):
     source_ref: Mapped[str] = mapped_column(String(100))  # e.g. alert:5, log:17, slack:U123
 
 
+class IncidentChannel(Base):
+    """An incident's own Slack channel (channel mode, bot/channels.py), its lead, roles and stated status."""
+
+    __tablename__ = "incident_channels"
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    lead: Mapped[str | None] = mapped_column(String(40), default=None)
+    roles: Mapped[dict[str, Any]] = mapped_column(default=dict)  # role name -> Slack user id
+    state: Mapped[str] = mapped_column(String(20), default="investigating")  # investigating|identified|…
+    summary_ts: Mapped[str | None] = mapped_column(String(40), default=None)  # the pinned summary message
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class Draft(Base):
     __tablename__ = "drafts"
     __table_args__ = (UniqueConstraint("request_id", name="uq_drafts_request_id"),)
@@ -209,6 +231,8 @@ class Draft(Base):
     unsupported_claims: Mapped[list[Any]] = mapped_column(default=list)
     # The deterministic analysis an incident draft was made from (summarizer/analysis.py), for review.
     analysis: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # A ticket reply's [{"sentence", "sources": [{"key", "title"}]}]: the agent sees it, the customer never.
+    citations: Mapped[list[Any]] = mapped_column(default=list)
     slack_channel: Mapped[str | None] = mapped_column(String(40), default=None)
     slack_ts: Mapped[str | None] = mapped_column(String(40), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -273,3 +297,13 @@ class Outbox(Base):
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+
+
+class SeenSlackRequest(Base):
+    """A signed Slack request already run, by its signature (bot/replay.py). Slack's signature stays valid for
+    5 minutes, so a captured request replayed in that window would verify: this row makes it run once, for
+    every process that serves Slack. Rows older than the window are deleted as new ones come."""
+
+    __tablename__ = "seen_slack_requests"
+    signature: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

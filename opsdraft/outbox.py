@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
-from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from opsdraft.bus import Bus
 from opsdraft.db import Database
@@ -21,8 +19,8 @@ log = logging.getLogger(__name__)
 async def relay_outbox(db: Database, bus: Bus, stop: asyncio.Event, interval: float = 0.2,
                        transform: Callable[[str, dict], dict] | None = None) -> None:
     """Produce unsent outbox rows, then mark them sent. At-least-once: every consumer is idempotent.
-    `transform` may change a payload on its way out (it is never written back)."""
-    next_purge = time.monotonic() + 60
+    `transform` may change a payload on its way out (it is never written back). Sent rows are deleted by
+    retention (consumers/retention.py, OPSDRAFT_RETENTION_OUTBOX_SENT_DAYS)."""
     while not stop.is_set():
         try:
             rows = await asyncio.to_thread(_unsent, db)
@@ -31,9 +29,6 @@ async def relay_outbox(db: Database, bus: Bus, stop: asyncio.Event, interval: fl
                     payload = await asyncio.to_thread(transform, topic, payload)
                 await bus.send(topic, payload, key=key)
                 await asyncio.to_thread(_mark_sent, db, row_id)
-            if time.monotonic() >= next_purge:
-                await asyncio.to_thread(_purge_sent, db)
-                next_purge = time.monotonic() + 3600
         except Exception:  # broker or database briefly away: try again on the next tick
             log.warning("outbox relay failed; retrying", exc_info=True)
             await asyncio.sleep(1)
@@ -47,12 +42,6 @@ def _unsent(db: Database) -> list[tuple[int, str, str | None, dict]]:
     with db.session() as s:
         rows = s.scalars(select(Outbox).where(Outbox.sent_at.is_(None)).order_by(Outbox.id).limit(100))
         return [(r.id, r.topic, r.key, r.payload) for r in rows]
-
-
-def _purge_sent(db: Database, keep: timedelta = timedelta(days=1)) -> None:
-    """Sent rows are only kept a while, for inspection; the topics hold the messages."""
-    with db.session() as s:
-        s.execute(delete(Outbox).where(Outbox.sent_at.is_not(None), Outbox.sent_at < utcnow() - keep))
 
 
 def _mark_sent(db: Database, row_id: int) -> None:

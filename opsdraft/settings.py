@@ -39,6 +39,10 @@ class Topics(BaseSettings):
     incident_commands: str = "incident-commands"
     similar_requests: str = "similar-requests"  # bot -> summarizer: /incident similar
     similar_results: str = "similar-results"  # summarizer -> bot: the answer
+    # For integrations (shapes in opsdraft/events.py): approved stakeholder updates (StatusUpdate) and the
+    # action items of approved postmortems (FollowUp).
+    incident_updates: str = "incident-updates"
+    follow_ups: str = "follow-ups"
 
     def all(self) -> list[str]:
         return list(self.model_dump().values())
@@ -51,6 +55,9 @@ class Settings(BaseSettings):
     model_cache_dir: Path = Path.home() / ".cache" / "opsdraft" / "models"
     database_url: str = ""  # empty: sqlite file in data_dir
     kafka_bootstrap_servers: str = ""  # empty: start the embedded Tansu broker on loopback
+    # The largest message the broker takes (Kafka's message.max.bytes, 1 MiB by default; the producer's
+    # max_request_size is the same). A webhook body over it is split per alert, or answered 413.
+    kafka_max_message_bytes: int = Field(default=1_048_576, ge=65_536)
     consumer_group: str = "opsdraft"
     topics: Topics = Field(default_factory=Topics)
 
@@ -66,6 +73,33 @@ class Settings(BaseSettings):
     slack_approvers_ticket_reply: str = ""
     slack_app_token: str = ""  # xapp-…: also receive Slack's requests over Socket Mode (no public URL needed)
 
+    # Security (README "Security"; opsdraft/security.py). `opsdraft run` refuses placeholder or empty Slack
+    # credentials, webhooks without a credential and an open /metrics, unless this development switch is on
+    # (then it warns at start, webhooks without a credential accept anyone and /metrics is open).
+    insecure_dev: bool = False
+    # Webhook credentials, one JSON list per receiver so that two are valid while rotating ('["new", "old"]').
+    # An entry is a bearer token or "user:password" for basic auth, and, where the sender signs (Grafana,
+    # PagerDuty, GitHub), its HMAC signing secret.
+    webhook_alertmanager_secrets: list[str] = []
+    webhook_grafana_secrets: list[str] = []
+    webhook_grafana_signature_header: str = "X-Grafana-Alerting-Signature"
+    webhook_grafana_timestamp_header: str = ""  # set as in Grafana's HMAC settings: "<timestamp>:<body>" is signed
+    webhook_pagerduty_secrets: list[str] = []  # PagerDuty v3 subscription signing secrets
+    webhook_tickets_secrets: list[str] = []  # bearer tokens of generic ticket senders on /webhooks/tickets
+    webhook_zendesk_secrets: list[str] = []  # Zendesk webhook signing secrets, on /webhooks/tickets
+    webhook_changes_secrets: list[str] = []  # bearer tokens, or GitHub's webhook secret (X-Hub-Signature-256)
+    # Oldest signature timestamp accepted (Zendesk, Grafana with a timestamp header), either side of now.
+    webhook_max_age_s: float = Field(default=300.0, gt=0)
+    metrics_token: str = ""  # GET /metrics needs "Authorization: Bearer <this>"
+    # Incidents in Slack (bot/channels.py). Off: today's thread mode, everything in slack_incident_channel.
+    slack_channel_per_incident: bool = False
+    # The channel's name: {id}, {service}, {title} (slugged); cut to Slack's 80 characters.
+    slack_channel_name: str = Field(default="inc-{id}-{service}-{title}", min_length=1, max_length=200)
+    slack_incident_responders: str = ""  # user ids (U…/W…) and user groups (S…) invited to every channel
+    slack_archive_on_close: bool = True  # archive an incident's channel once its postmortem is posted
+    slack_stakeholder_channel: str = ""  # approved status updates go here (and to incident-updates); empty: none
+    slack_incident_roles: str = Field(default="comms,scribe,ops", pattern=r"^([a-z][\w-]{0,30}(,[a-z][\w-]{0,30})*)?$")
+
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
 
@@ -78,6 +112,17 @@ class Settings(BaseSettings):
     # installed), torch on a GPU; also "torch", "onnx" (float32), "onnx-int8".
     embed_query_runtime: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
     runbooks_dir: Path = PROJECT_ROOT / "runbooks"
+    # Ticket replies (summarizer/ticket_reply.py). Help-centre articles (*.md, *.html) replies answer from; the
+    # bundled folder is a sample for the demo shop: point this at your own.
+    help_centre_dir: Path = PROJECT_ROOT / "helpcentre"
+    reply_signoff: str = Field(default="Kind regards,\nCustomer support", max_length=500)
+    # Who follows up when no source answers: ticket tag or topic word -> team name; else reply_default_team.
+    reply_teams: dict[str, str] = {"billing": "billing", "payment": "billing", "refund": "billing",
+                                   "shipping": "delivery", "delivery": "delivery", "account": "accounts"}
+    reply_default_team: str = Field(default="support", min_length=1, max_length=100)
+    # A question counts as answered only when its best help article or exemplar has at least this cosine
+    # similarity to it (bench/replies tunes it) and the checker keeps the answer.
+    reply_min_similarity: float = Field(default=0.30, ge=0, le=1)
 
     redaction_mode: Literal["auto", "presidio", "patterns"] = "auto"
     redaction_key: str = ""  # HMAC key for placeholder consistency; empty: generated once in data_dir
@@ -88,6 +133,11 @@ class Settings(BaseSettings):
     # "alertname" the alert's name.
     incident_group_by: str = Field(default="service,alertname", pattern=r"^[A-Za-z_][\w]*(,[A-Za-z_][\w]*)*$")
     incident_reopen_window_s: float = Field(default=900.0, ge=0)  # a re-fire this soon after close reopens
+    # Alertmanager re-sends a firing alert at least every repeat_interval (its default: 4 h); set this to yours.
+    # An Alertmanager/Grafana alert not re-sent for alert_stale_after_repeats such intervals (silenced, or its
+    # source gone: no resolve will ever come) is marked stale, and stops holding its incident open. 0: never.
+    alert_repeat_interval_s: float = Field(default=14_400.0, gt=0)
+    alert_stale_after_repeats: float = Field(default=3.0, ge=0)
     # Correlation: an alert with no open incident of its own joins an open incident whose latest alert started
     # at most this long before it, when they share evidence (a label value below, or a dependency). 0: off.
     incident_correlation_window_s: float = Field(default=900.0, ge=0)
@@ -99,6 +149,12 @@ class Settings(BaseSettings):
     analysis_trigger_lookback_s: float = Field(default=3600.0, ge=0)
     # Timeline drafts hold at most this many lines (key events first); the full list stays exportable.
     timeline_max_lines: int = Field(default=40, ge=10, le=500)
+    # Retention (consumers/retention.py, run by the consumers role every retention_interval_s): log lines no
+    # incident holds, by their own timestamp, and outbox rows produced this long ago. 0 keeps them forever.
+    retention_unattached_logs_days: float = Field(default=7.0, ge=0)
+    retention_outbox_sent_days: float = Field(default=1.0, ge=0)
+    retention_interval_s: float = Field(default=3600.0, gt=0)
+    retention_batch_rows: int = Field(default=10_000, ge=100)  # rows per delete transaction (short locks)
     # Put the customer's real name back into an approved ticket reply as it is published to ticket-replies.
     redaction_restore_names: bool = True
     log_level: str = "INFO"
@@ -118,6 +174,27 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"must be comma-separated Slack user ids (U…, W…) or user group ids (S…), "
                              f"not {', '.join(bad)}")
+        return v
+
+    @field_validator("slack_incident_responders")
+    @classmethod
+    def _responders(cls, v: str) -> str:
+        return cls._approvers(v)
+
+    @field_validator("slack_stakeholder_channel")
+    @classmethod
+    def _stakeholders(cls, v: str) -> str:
+        return cls._channel(v) if v else v
+
+    @field_validator("slack_channel_name")
+    @classmethod
+    def _channel_name(cls, v: str) -> str:
+        try:
+            v.format(id=1, service="s", title="t")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"may use only {{id}}, {{service}} and {{title}} ({exc})") from None
+        if "{id}" not in v:
+            raise ValueError("must contain {id}: two incidents must never want one name")
         return v
 
     @field_validator("slack_app_token")

@@ -14,8 +14,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from opsdraft.settings import ROLE_NAMES, Settings, SettingsError, load_settings
+from redaction.controls import strip_controls
 
 app = typer.Typer(help="opsdraft: incident and support drafts from Kafka events, approved in Slack.",
                   no_args_is_help=True, add_completion=False)
@@ -63,12 +65,24 @@ def run(
 ) -> None:
     """Run opsdraft: every role in one process, or only the roles given."""
     settings = settings_or_exit()
-    setup_logging(settings)
     chosen = {r.strip() for r in roles.split(",") if r.strip()}
     unknown = chosen - set(ROLE_NAMES)
     if unknown:
         console.print(f"[red]unknown roles: {', '.join(sorted(unknown))} (choose from {', '.join(ROLE_NAMES)})")
         raise typer.Exit(2)
+    from opsdraft.security import insecure_settings, refusal
+
+    if why := refusal(settings, chosen):
+        print(why, file=sys.stderr)  # one plain line: rich would wrap it
+        raise typer.Exit(1)
+    from opsdraft_app.startup import port_problem
+
+    if "http" in chosen and (why := port_problem(settings.http_host, settings.http_port)):
+        print(why, file=sys.stderr)  # before the broker and roles start: nothing half-started to clean up
+        raise typer.Exit(1)
+    setup_logging(settings)
+    for line in insecure_settings(settings, chosen):  # only reached with OPSDRAFT_INSECURE_DEV=true
+        logging.getLogger("opsdraft").warning("INSECURE DEVELOPMENT RUN: %s", line)
     from opsdraft_app.runner import kafka, run_roles, runtime
 
     async def main(stop):
@@ -78,6 +92,19 @@ def run(
             await run_roles(rt, chosen, stop)
 
     run_until_signal(main)
+
+
+@app.command()
+def check() -> None:
+    """List every insecure setting, each with its fix; exit 1 if there is any (what `opsdraft run` refuses)."""
+    settings = settings_or_exit()
+    from opsdraft.security import insecure_settings
+
+    found = insecure_settings(settings)
+    for line in found:
+        print(f"insecure: {line}")
+    print(f"{len(found)} insecure settings" if found else "no insecure settings")
+    raise typer.Exit(1 if found else 0)
 
 
 @app.command()
@@ -92,7 +119,7 @@ def migrate() -> None:
 
 @app.command()
 def index() -> None:
-    """Build or update the retrieval index over the runbooks, closed incidents and answered tickets."""
+    """Build or update the retrieval index: runbooks, help centre, closed incidents, approved replies."""
     settings = settings_or_exit()
     from sqlalchemy import select
 
@@ -100,23 +127,33 @@ def index() -> None:
     from opsdraft.db import migrate as do_migrate
     from opsdraft.models import Incident, Ticket
     from summarizer.embeddings import get_embedder
+    from summarizer.helpcentre import help_docs
     from summarizer.index import VectorIndex, runbook_docs
-    from summarizer.worker import incident_doc, resolved_ticket_doc
+    from summarizer.worker import exemplar_of, incident_doc
 
     do_migrate(settings.db_url)
     db = Database(settings.db_url)
     with progress() as bar:
         task = bar.add_task("loading the embedding model", total=None)
         idx = VectorIndex(settings.index_dir, get_embedder())
-        docs = runbook_docs(settings.runbooks_dir)
+        docs = runbook_docs(settings.runbooks_dir) + help_docs(settings.help_centre_dir)
         with db.session() as s:
             docs += [incident_doc(s, i) for i in s.scalars(select(Incident.id).where(Incident.status == "closed"))]
-            docs += [resolved_ticket_doc(s, i) for i in s.scalars(select(Ticket.id).where(Ticket.status == "answered"))]
+            # approved replies as exemplars, the customer's specifics removed (never the ticket's text)
+            docs += [d for i in s.scalars(select(Ticket.id).where(Ticket.status.in_(("answered", "closed"))))
+                     if (d := exemplar_of(s, i, settings.reply_signoff)) is not None]
         bar.update(task, description="embedding documents", total=len(docs), completed=0)
         for start in range(0, len(docs), 16):
             idx.upsert(docs[start:start + 16])
             bar.update(task, completed=min(start + 16, len(docs)))
         idx.save()
+    counts: dict[str, int] = {}
+    for d in docs:
+        counts[d.kind] = counts.get(d.kind, 0) + 1
+    where = {"runbook": settings.runbooks_dir, "help": settings.help_centre_dir}
+    for kind in ("help", "exemplar", "runbook", "incident"):
+        origin = f" from {where[kind]}" if kind in where else ""
+        console.print(f"  {kind:<9} {counts.get(kind, 0):>5} sections{origin}")
     console.print(f"index at {settings.index_dir} holds {len(idx)} chunks")
 
 
@@ -212,7 +249,8 @@ def dlq_list(wait: float = typer.Option(5.0, help="Seconds to read the topic for
     for d in rows:
         src = d.get("source", {})
         table.add_row(str(d.get("at", ""))[:19], f"{src.get('topic')}[{src.get('partition')}]@{src.get('offset')}",
-                      str(d.get("reason", "")), str(d.get("value_redacted", ""))[:80])
+                      Text(strip_controls(str(d.get("reason", "")))),
+                      Text(strip_controls(str(d.get("value_redacted", "")))[:80]))
     console.print(table)
     console.print(f"{len(rows)} dead letters")
 
@@ -263,7 +301,7 @@ def drafts_list(limit: int = typer.Option(20, min=1, max=1000)) -> None:
         table = Table("id", "kind", "for", "v", "status", "model", "title")
         for d in rows:
             table.add_row(str(d.id), d.kind, f"{d.subject_type} {d.subject_id}", str(d.version), d.status,
-                          d.model, d.title)
+                          d.model, Text(strip_controls(d.title)))  # Text: a title's "[red]" is no markup
     console.print(table)
 
 
@@ -287,17 +325,19 @@ def drafts_show(draft_id: int, as_json: bool = typer.Option(False, "--json"),
                 console.print(f"[red]draft {draft_id} is not about an incident[/red]")
                 raise typer.Exit(1)
             for line in _event_list(s, d.subject_id):
-                print(line)
+                print(strip_controls(line))
             return
         data = {k: getattr(d, k) for k in ("id", "kind", "subject_type", "subject_id", "version", "status",
                                            "title", "model", "sources", "notes", "body", "analysis")}
     if as_json:
         print(json.dumps(data, default=str, indent=2))
         return
-    print(f"# {data['title']}\n\n_{data['kind']} v{data['version']} · {data['status']} · {data['model']}_\n")
+    # Stored text came from inputs: an ANSI sequence in it would drive the reader's terminal.
+    print(strip_controls(f"# {data['title']}\n\n_{data['kind']} v{data['version']} · {data['status']} · "
+                         f"{data['model']}_\n"))
     for note in data["notes"]:
-        print(f"> {note}")
-    print(data["body"])
+        print(strip_controls(f"> {note}"))
+    print(strip_controls(data["body"]))
 
 
 def _event_list(s, incident_id: int):

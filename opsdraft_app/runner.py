@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 
+from opsdraft import reconcile
 from opsdraft.broker import EmbeddedBroker, ensure_topics
 from opsdraft.bus import Bus
 from opsdraft.db import Database, migrate
@@ -18,6 +19,7 @@ from opsdraft.privacy import get_redactor, publish_transform
 from opsdraft.runtime import Runtime
 from opsdraft.settings import ROLE_NAMES as ROLES
 from opsdraft.settings import Settings
+from opsdraft_app.supervisor import Health, RoleRun, supervise
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,8 @@ async def kafka(settings: Settings) -> AsyncIterator[str]:
     broker = None
     bootstrap = settings.kafka_bootstrap_servers
     if not bootstrap:
-        broker = await asyncio.to_thread(EmbeddedBroker(address_file=settings.data_dir / "broker.addr").start)
+        # On this thread, not a worker thread: the broker is killed with the thread that started it (PDEATHSIG).
+        broker = EmbeddedBroker(address_file=settings.data_dir / "broker.addr").start()
         bootstrap = broker.bootstrap
         log.info("started embedded Kafka broker on %s", bootstrap)
     try:
@@ -43,6 +46,7 @@ async def kafka(settings: Settings) -> AsyncIterator[str]:
 async def runtime(settings: Settings, bootstrap: str) -> AsyncIterator[Runtime]:
     await asyncio.to_thread(migrate, settings.db_url)
     db = Database(settings.db_url)
+    await asyncio.to_thread(reconcile.on_start, db, settings)  # the embedded broker lost its topics: recover
     bus = await Bus(bootstrap).start()
     try:
         redactor = await asyncio.to_thread(get_redactor, settings)
@@ -52,33 +56,38 @@ async def runtime(settings: Settings, bootstrap: str) -> AsyncIterator[Runtime]:
         db.dispose()
 
 
-async def run_roles(rt: Runtime, roles: set[str], stop: asyncio.Event, slack_client=None) -> None:
+async def run_roles(rt: Runtime, roles: set[str], stop: asyncio.Event, slack_client=None,
+                    health: Health | None = None) -> None:
+    """Run the roles until `stop`. Each role is supervised (opsdraft_app/supervisor.py): one that fails starts
+    again with backoff while the others go on. The HTTP listener is not: failing to serve (a port in use) is fatal."""
     unknown = roles - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles {sorted(unknown)}; choose from {', '.join(ROLES)}")
-    jobs = [relay_outbox(rt.db, rt.bus, stop, transform=publish_transform(rt.settings, rt.db))]
+    health = health or Health()
+    supervised: dict[str, RoleRun] = {
+        "outbox": lambda st: relay_outbox(rt.db, rt.bus, st, transform=publish_transform(rt.settings, rt.db))}
     # Imported lazily: a process that runs only the bot never loads torch or the model.
     if "consumers" in roles:
         from consumers import worker as consumers
 
-        jobs.append(consumers.run(rt, stop))
+        supervised["consumers"] = lambda st: consumers.run(rt, st)
     if "summarizer" in roles:
         from summarizer import worker as summarizer
 
-        jobs.append(summarizer.run(rt, stop))
+        supervised["summarizer"] = lambda st: summarizer.run(rt, st)
     if "bot" in roles:
         from bot import worker as bot
 
-        jobs.append(bot.run(rt, stop))
+        supervised["bot"] = lambda st: bot.run(rt, st)
         if rt.settings.slack_app_token:
             from bot import socket_mode
 
-            jobs.append(socket_mode.run(rt, stop, slack_client))
+            supervised["socket-mode"] = lambda st: socket_mode.run(rt, st, slack_client)
+    jobs = [supervise(name, run, stop, health) for name, run in supervised.items()]
     if "http" in roles:
-        jobs.append(serve_http(rt, "bot" in roles, stop, slack_client))
+        jobs.append(serve_http(rt, "bot" in roles, stop, slack_client, health))
     tasks = [asyncio.create_task(j) for j in jobs]
     try:
-        # A role that dies takes the process down rather than leaving it half-working.
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for t in done:
             t.result()
@@ -92,7 +101,8 @@ async def run_roles(rt: Runtime, roles: set[str], stop: asyncio.Event, slack_cli
                     t.cancel()
 
 
-async def serve_http(rt: Runtime, with_bot: bool, stop: asyncio.Event, slack_client=None) -> None:
+async def serve_http(rt: Runtime, with_bot: bool, stop: asyncio.Event, slack_client=None,
+                     health: Health | None = None) -> None:
     from opsdraft_app.http import build_http
 
     slack_app = None
@@ -100,7 +110,7 @@ async def serve_http(rt: Runtime, with_bot: bool, stop: asyncio.Event, slack_cli
         from bot.app import build_app
 
         slack_app = build_app(rt, slack_client)
-    api = build_http(rt.settings, rt.bus, slack_app)
+    api = build_http(rt.settings, rt.bus, slack_app, health)
     server = uvicorn.Server(uvicorn.Config(api, host=rt.settings.http_host, port=rt.settings.http_port,
                                            log_level="warning", lifespan="off"))
     server.capture_signals = contextlib.nullcontext  # the CLI owns signals

@@ -42,6 +42,8 @@ class IncidentFacts:
     # The deterministic analysis (summarizer/analysis.py); None for facts made without a database (old benches).
     analysis: Analysis | None = None
     timeline_limit: int = 40  # lines in a timeline drawn from the analysis (settings.timeline_max_lines)
+    # Its firing windows (opsdraft/incident_times.py), oldest first; empty: one, opened_at..closed_at.
+    windows: list[tuple[datetime, datetime | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -51,6 +53,7 @@ class TicketFacts:
     body: str
     requester: str
     tags: list[str]
+    comments: list[str] = field(default_factory=list)  # the thread after the first message, oldest first
 
 
 @dataclass
@@ -63,6 +66,7 @@ class Draft:
     notes: list[str] = field(default_factory=list)
     unsupported_claims: list[str] = field(default_factory=list)  # filled by the grounding checker
     analysis: dict = field(default_factory=dict)  # an incident draft's analysis, as stored with it
+    citations: list = field(default_factory=list)  # a ticket reply's sentence -> sources mapping
 
 
 # --------------------------------------------------------------------------- events
@@ -78,9 +82,19 @@ def alert_events(events: list[Event]) -> list[Event]:
 
 
 def duration(facts: IncidentFacts) -> str:
-    if facts.closed_at is None:
+    """The time it fired: the sum of its firing windows (a reopen's gap is not counted; each window is listed),
+    never the time until it was processed or closed."""
+    windows = facts.windows or [(facts.opened_at, facts.closed_at)]
+    if facts.closed_at is None or any(end is None for _, end in windows):
         return "ongoing (incident not closed)"
-    seconds = int((utc(facts.closed_at) - utc(facts.opened_at)).total_seconds())
+    total = _span(sum(int((utc(end) - utc(start)).total_seconds()) for start, end in windows if end))
+    if len(windows) == 1:
+        return total
+    listed = ", ".join(f"{fmt_datetime(start)} to {fmt_datetime(end)}" for start, end in windows if end)
+    return f"{total} in {len(windows)} firing windows ({listed})"
+
+
+def _span(seconds: int) -> str:
     if seconds < 0:
         return "unknown"
     hours, rem = divmod(seconds, 3600)

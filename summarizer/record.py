@@ -21,6 +21,13 @@ from summarizer.analysis import (
 )
 
 HUMAN_KINDS = {"note", "acknowledged", "status", "lead", "role", "severity", "pinned"}
+# Slack-sourced entries that are not key events: the opening, and channel chatter nobody pinned (bot/conversation.py).
+CONTEXT_KINDS = {"opened", "message"}
+
+
+def _end(a: Alert) -> datetime | None:
+    """A stale alert (consumers/stale.py) never resolved: the evidence that it fired ends when it was last sent."""
+    return a.ends_at or (a.last_seen_at if a.status == "stale" else None)
 
 
 def _alert_spans(alerts: list[Alert]) -> list[AlertSpan]:
@@ -30,11 +37,11 @@ def _alert_spans(alerts: list[Alert]) -> list[AlertSpan]:
     out = []
     for (name, service), group in spans.items():
         first = min(group, key=lambda a: a.starts_at)
-        ended = [a for a in group if a.ends_at is not None]
+        ended = [a for a in group if _end(a) is not None]
         firing = any(a.status == "firing" for a in group)
-        last = max(ended, key=lambda a: a.ends_at) if ended else first
+        last = max(ended, key=_end) if ended else first
         out.append(AlertSpan(name, service, first.severity, first.starts_at,
-                             None if firing or not ended else last.ends_at, len(group), f"alert:{first.id}",
+                             None if firing or not ended else _end(last), len(group), f"alert:{first.id}",
                              f"alert:{last.id}"))
     return sorted(out, key=lambda a: a.first_start)
 
@@ -53,7 +60,7 @@ def _change(c: Change) -> ChangeFact:
 
 def _human(entries: list[TimelineEntry]) -> list[HumanEntry]:
     return [HumanEntry(e.at, e.kind, e.text, e.source_ref) for e in entries
-            if e.kind in HUMAN_KINDS or (e.source_ref.startswith("slack:") and e.kind != "opened")]
+            if e.kind in HUMAN_KINDS or (e.source_ref.startswith("slack:") and e.kind not in CONTEXT_KINDS)]
 
 
 def analyse(s: Session, incident_id: int, settings: Settings) -> Analysis:

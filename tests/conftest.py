@@ -121,7 +121,9 @@ def make_settings(tmp_path):
         topics = Topics(**{k: f"{v}-{uid}" for k, v in Topics().model_dump().items()})
         base = dict(data_dir=tmp_path / "data", topics=topics, consumer_group=f"test-{uid}", model="none",
                     redaction_mode="presidio", incident_quiet_period_s=0.5, redaction_key="test-key",
-                    slack_incident_channel="C0INCIDENTS", slack_support_channel="C0SUPPORT")
+                    slack_incident_channel="C0INCIDENTS", slack_support_channel="C0SUPPORT",
+                    # Never the public placeholders, which `opsdraft run` refuses (opsdraft/security.py).
+                    slack_bot_token="xoxb-test", slack_signing_secret="test-signing-secret")
         base.update(overrides)
         return load_settings(**base)
 

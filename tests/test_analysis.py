@@ -140,7 +140,7 @@ def test_claim_check_removes_what_the_record_does_not_show():
 
 
 async def test_changes_arrive_by_webhook_and_topic_and_apply(kafka_bootstrap, make_settings, database, redactor):
-    settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap)
+    settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap, insecure_dev=True)  # no webhook secrets
     settings.topics.changes = f"changes-{datetime.now().timestamp()}"
     await ensure_topics(kafka_bootstrap, [settings.topics.changes])
     bus = await Bus(kafka_bootstrap).start()
@@ -148,7 +148,8 @@ async def test_changes_arrive_by_webhook_and_topic_and_apply(kafka_bootstrap, ma
     github = json.loads((Path(__file__).parent / "data" / "changes" / "github_deployment_status.json")
                         .read_text())
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o",
+                                     headers={"content-type": "application/json"}) as client:
             r = await client.post("/webhooks/changes", content=json.dumps(github),
                                   headers={"X-GitHub-Event": "deployment_status"})
             assert r.status_code == 202 and r.json() == {"accepted": 1}

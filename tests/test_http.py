@@ -17,11 +17,13 @@ WEBHOOK = {"version": "4", "status": "firing", "receiver": "opsdraft", "groupKey
 
 @pytest.fixture
 async def api(kafka_bootstrap, make_settings):
-    settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap)
+    # No webhook secrets or metrics token here (tests/test_security_inputs.py checks those); JSON declared.
+    settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap, insecure_dev=True)
     await ensure_topics(kafka_bootstrap, settings.topics.all())
     bus = await Bus(kafka_bootstrap).start()
     app = build_http(settings, bus, None)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://opsdraft") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://opsdraft",
+                                 headers={"content-type": "application/json"}) as client:
         yield client, bus, settings
     await bus.stop()
 
@@ -67,7 +69,7 @@ async def test_grafana_pagerduty_and_ticket_webhooks(api):
 
 async def test_health_and_metrics(api):
     client, _, _ = api
-    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/healthz")).json() == {"status": "ok", "roles": {}}
     await client.post("/webhooks/alertmanager", content=b"{}")
     metrics = (await client.get("/metrics")).text
     assert 'opsdraft_webhooks_total{outcome="rejected",source="alertmanager"}' in metrics

@@ -27,7 +27,9 @@ def webhook_server(kafka_bootstrap, tmp_path_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    settings = load_settings(data_dir=tmp_path_factory.mktemp("st"), kafka_bootstrap_servers=kafka_bootstrap)
+    # Without webhook secrets (insecure_dev) so that the generated bodies reach the parsers.
+    settings = load_settings(data_dir=tmp_path_factory.mktemp("st"), kafka_bootstrap_servers=kafka_bootstrap,
+                             insecure_dev=True)
     server: dict = {}
 
     async def main():

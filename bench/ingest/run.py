@@ -103,12 +103,14 @@ async def pipeline_rate(settings, bootstrap: str, topic_attr: str, payloads: lis
             with rt.db.session() as s:
                 return done_count(s, topic)
 
-        start = None
+        # Timed from the first message seen applied (the group's join is not ingest); a run so small that it
+        # all lands in the first look is timed from the consumer's start instead (it used to crash).
+        started, start, first = time.perf_counter(), None, 0
         while (n := await asyncio.to_thread(consumed)) < len(payloads):
             if start is None and n > 0:
                 start, first = time.perf_counter(), n
             await asyncio.sleep(0.05)
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - (start if start is not None else started)
         stop.set()
         await task
         return (len(payloads) - first) / elapsed

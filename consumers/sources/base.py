@@ -50,6 +50,7 @@ class AlertEvent(BaseModel):
     starts_at: datetime
     ends_at: datetime | None
     source: str
+    at: datetime | None = None  # when this state change happened, when the source says (PagerDuty's occurred_at)
 
 
 class Requester(BaseModel):

@@ -59,7 +59,7 @@ class PagerDutyWebhook(BaseModel):
             severity=severity, status=status, summary=f"PagerDuty incident #{inc.number or inc.id}: {inc.title}{by}",
             labels={"pagerduty_incident": inc.id, "event_type": ev.event_type},
             starts_at=aware(inc.created_at), ends_at=aware(ev.occurred_at) if status == "resolved" else None,
-            source="pagerduty",
+            source="pagerduty", at=aware(ev.occurred_at),
         )]
 
 
@@ -68,6 +68,11 @@ def detect(data: dict[str, Any]) -> bool:
 
 
 def parse(data: Any) -> list[AlertEvent]:
+    """Events we do not use (incident.annotated, service.updated, ...) are no alert state change: nothing to
+    apply, whatever their resource's shape. PagerDuty disables a webhook after a few 4xx, so they are not errors."""
+    event = data.get("event") if isinstance(data, dict) else None
+    if isinstance(event, dict) and isinstance(event.get("event_type"), str) and event["event_type"] not in _PD_STATUS:
+        return []
     return validate(PagerDutyWebhook, data).events()
 
 
