@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.ids import EDIT_BODY, REGENERATE_INSTRUCTIONS, REJECT_REASON, ActionId, CallbackId
+from bot.replyblocks import reply_source_blocks
 from opsdraft.models import Draft, Incident
+from opsdraft.slacktext import escape, plain
 
 SECTION_LIMIT = 3000
 MAX_BODY_SECTIONS = 40  # leaves room for header, context and actions under Slack's 50
-KIND_LABEL = {"timeline": "Incident timeline", "postmortem": "Postmortem", "ticket_reply": "Ticket reply"}
+KIND_LABEL = {"timeline": "Incident timeline", "postmortem": "Postmortem", "ticket_reply": "Ticket reply",
+              "status_update": "Status update"}
 
 
 def chunk_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
@@ -20,8 +24,9 @@ def chunk_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
             if current:
                 chunks.append(current)
                 current = ""
-            chunks.append(line[:limit])
-            line = line[limit:]
+            cut = _entity_safe_cut(line, limit)
+            chunks.append(line[:cut])
+            line = line[cut:]
         if len(current) + len(line) > limit:
             chunks.append(current)
             current = ""
@@ -29,6 +34,21 @@ def chunk_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
     if current.strip():
         chunks.append(current)
     return chunks or [" "]
+
+
+def _entity_safe_cut(line: str, limit: int) -> int:
+    """Text is escaped before it is chunked: never cut inside an entity ("&am" + "p;" would show as typed)."""
+    amp = line.rfind("&", max(0, limit - 5), limit)
+    return amp if amp > 0 and ";" not in line[amp:limit] else limit
+
+
+# Notes we write ourselves start with the approver who acted, as a mention; what follows may be typed input.
+_OUR_NOTE = re.compile(r"(?:Edited|Regenerated) by <@[UW][A-Z0-9]{2,20}>")
+
+
+def _note(note: str) -> str:
+    m = _OUR_NOTE.match(note)
+    return note[:m.end()] + escape(note[m.end():]) if m else escape(note)
 
 
 def _section(text: str) -> dict[str, Any]:
@@ -54,23 +74,26 @@ def draft_blocks(d: Draft) -> list[dict[str, Any]]:
     label = KIND_LABEL.get(d.kind, d.kind)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"{label} draft #{d.id} (v{d.version})"[:150]}},
-        _context(f"*Status:* {d.status}", f"*Model:* {d.model}", f"*For:* {d.subject_type} {d.subject_id}"),
+        # The title says what the draft is about (a ticket reply's names the ticket and its subject).
+        _context(f"*Status:* {d.status}", f"*Model:* {escape(d.model)}",
+                 f"*For:* {d.subject_type} {d.subject_id}: {escape(_cut(d.title, 200))}"),
     ]
     if d.notes:  # one block (a context holds up to 10 elements) so the body keeps its 40 sections
-        blocks.append(_context(*(f":warning: {n}" for n in d.notes[:10])))
+        blocks.append(_context(*(f":warning: {_note(n)}" for n in d.notes[:10])))
     claims = d.unsupported_claims or []
     if claims:
-        listed = "; ".join(f"“{c}”" for c in claims)
+        listed = "; ".join(f"“{escape(c)}”" for c in claims)
         n = len(claims)
         blocks.append(_context(f":mag: {n} claim{'s' if n != 1 else ''} not found in the sources: {listed}"))
-    body = chunk_text(d.body)
+    body = chunk_text(escape(d.body))
     if len(body) > MAX_BODY_SECTIONS:
         body = body[:MAX_BODY_SECTIONS]
         note = f"\n… (truncated; full text: `opsdraft drafts show {d.id}`)"
         body[-1] = body[-1][:SECTION_LIMIT - len(note)] + note
     blocks += [_section(c) for c in body]
+    blocks += reply_source_blocks(d)  # a ticket reply's footnotes: which sentence rests on which source
     if d.sources:
-        blocks.append(_context("*Sources:* " + ", ".join(f"`{s}`" for s in d.sources[:20])))
+        blocks.append(_context("*Sources:* " + ", ".join(f"`{escape(s)}`" for s in d.sources[:20])))
     blocks.append({"type": "divider"})
     if d.status == "pending":
         v = str(d.id)
@@ -95,14 +118,14 @@ PUBLISH_SECTIONS = 45
 
 
 def fits_one_message(d: Draft) -> bool:
-    return len(chunk_text(d.body)) <= PUBLISH_SECTIONS
+    return len(chunk_text(escape(d.body))) <= PUBLISH_SECTIONS
 
 
 def published_blocks(d: Draft) -> list[dict[str, Any]]:
     """The final text in full, or (over the block limit) its start, with the whole attached as Markdown."""
     label = KIND_LABEL.get(d.kind, d.kind)
-    blocks = [{"type": "header", "text": {"type": "plain_text", "text": f"{label} (final) — {d.title}"[:150]}}]
-    chunks = chunk_text(d.body)
+    blocks = [{"type": "header", "text": {"type": "plain_text", "text": plain(f"{label} (final) — {d.title}")[:150]}}]
+    chunks = chunk_text(escape(d.body))
     if len(chunks) <= PUBLISH_SECTIONS:
         blocks += [_section(c) for c in chunks]
     else:
@@ -132,7 +155,7 @@ def draft_markdown(d: Draft) -> str:
 
 def incident_line(i: Incident) -> str:
     closed = f", closed {i.closed_at:%H:%M UTC}" if i.closed_at else ""
-    return f"*#{i.id}* {i.title} — {i.severity}, {i.status} (opened {i.opened_at:%Y-%m-%d %H:%M UTC}{closed})"
+    return f"*#{i.id}* {escape(i.title)} — {i.severity}, {i.status} (opened {i.opened_at:%Y-%m-%d %H:%M UTC}{closed})"
 
 
 def edit_modal(d: Draft) -> dict[str, Any]:
@@ -145,7 +168,7 @@ def edit_modal(d: Draft) -> dict[str, Any]:
             "type": "input", "block_id": EDIT_BODY.block_id,
             "label": {"type": "plain_text", "text": "Draft text"},
             "element": {"type": "plain_text_input", "action_id": EDIT_BODY.action_id, "multiline": True,
-                        "initial_value": d.body[:3000], "max_length": 3000},
+                        "initial_value": plain(d.body)[:3000], "max_length": 3000},
         }],
     }
 

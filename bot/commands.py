@@ -12,7 +12,9 @@ from bot.blocks import incident_line
 from opsdraft import events
 from opsdraft.events import DraftRequest, IncidentCommand, SimilarRequest, publish
 from opsdraft.models import Incident, IncidentStatus, Ticket, TimelineEntry
+from opsdraft.privacy import ScopedRedactor, get_redactor
 from opsdraft.settings import Settings
+from opsdraft.slacktext import escape
 
 INCIDENT_USAGE = (
     "Usage: `/incident declare <title> [sev1-4]` · `/incident list` · `/incident status <id>` · "
@@ -49,7 +51,7 @@ def parse_incident(text: str) -> Parsed:
     if verb == "declare":
         return _parse_declare(text.strip()[len(parts[0]):].strip())
     if verb not in {"status", "timeline", "postmortem", "similar", "close", "merge", "split"}:
-        raise UsageError(f"Unknown subcommand `{verb}`. {INCIDENT_USAGE}")
+        raise UsageError(f"Unknown subcommand `{escape(verb)}`. {INCIDENT_USAGE}")
     if len(parts) < 2 or not re.fullmatch(r"#?\d{1,9}", parts[1]):
         raise UsageError(f"`/incident {verb}` needs an incident number. {INCIDENT_USAGE}")
     rest = parts[2].strip() if len(parts) > 2 else ""
@@ -68,7 +70,7 @@ def _parse_declare(rest: str) -> Parsed:
     if words and words[-1].lower() in SEVERITIES:
         severity = words.pop().lower()
     elif words and re.fullmatch(r"(?i)sev\d+", words[-1]):
-        raise UsageError(f"Severity must be sev1, sev2, sev3 or sev4, not `{words[-1]}`. {DECLARE_USAGE}")
+        raise UsageError(f"Severity must be sev1, sev2, sev3 or sev4, not `{escape(words[-1])}`. {DECLARE_USAGE}")
     title = " ".join(words)
     if len(title) < 3:
         raise UsageError(f"`/incident declare` needs a title. {DECLARE_USAGE}")
@@ -97,19 +99,23 @@ def run_incident(s: Session, settings: Settings, p: Parsed, user: str, redact=la
     if p.verb == "declare":
         title = redact(p.rest)
         publish(s, settings.topics, IncidentCommand(action="declare", actor=user, title=title, severity=p.target))
-        return (f"Declaring incident “{title}” ({p.target}); it will be announced in "
+        return (f"Declaring incident “{escape(title)}” ({p.target}); it will be announced in "
                 f"<#{settings.slack_incident_channel}>. Close it with `/incident close <id>` when it is over.")
     if p.verb == "list":
         rows = list(s.scalars(select(Incident).order_by(Incident.status.desc(), Incident.id.desc()).limit(20)))
         return "\n".join(incident_line(i) for i in rows) if rows else "No incidents yet."
     inc = _incident(s, p.target)
     if p.verb == "status":
-        alerts = "\n".join(f"• {a.name} on {a.service}: {a.status}" for a in inc.alerts)
+        alerts = "\n".join(f"• {escape(a.name)} on {escape(a.service)}: {a.status}" for a in inc.alerts)
         return f"{incident_line(inc)}\n{alerts}"
     if p.verb == "close":
         if inc.status != IncidentStatus.open:
             return f"Incident #{inc.id} is already closed."
-        publish(s, settings.topics, IncidentCommand(action="close", incident_id=inc.id, actor=user, note=p.rest))
+        # Redacted here, in the incident's own scope (its <PERSON_1> is the same person as in its alerts), before
+        # it is queued: the outbox, the topic and the consumer's logs never hold the raw note.
+        note = ScopedRedactor(s, get_redactor(settings), settings.redaction_key_bytes(),
+                              f"incident:{inc.id}").text(p.rest) if p.rest else ""
+        publish(s, settings.topics, IncidentCommand(action="close", incident_id=inc.id, actor=user, note=note))
         return f"Closing incident #{inc.id}; its postmortem draft will follow here for approval."
     if p.verb in ("merge", "split"):
         if inc.status != IncidentStatus.open:
@@ -122,9 +128,10 @@ def run_incident(s: Session, settings: Settings, p: Parsed, user: str, redact=la
                                                         actor=user))
             return f"Merging incident #{other.id} into #{inc.id}; one postmortem will cover both."
         if p.rest not in (inc.services or [inc.service]):
-            return f"Incident #{inc.id} has no service `{p.rest}` (it has {', '.join(inc.services or [inc.service])})."
+            has = escape(", ".join(inc.services or [inc.service]))
+            return f"Incident #{inc.id} has no service `{escape(p.rest)}` (it has {has})."
         publish(s, settings.topics, IncidentCommand(action="split", incident_id=inc.id, service=p.rest, actor=user))
-        return f"Splitting `{p.rest}` out of incident #{inc.id} into an incident of its own."
+        return f"Splitting `{escape(p.rest)}` out of incident #{inc.id} into an incident of its own."
     if p.verb == "similar":
         publish(s, settings.topics, SimilarRequest(
             incident_id=inc.id, requested_by=user, response_url=response_url, channel=channel))
@@ -143,7 +150,8 @@ def run_ticket(s: Session, settings: Settings, p: Parsed, user: str) -> str:
         cond = or_(cond, Ticket.id == int(p.target))
     ticket = s.scalar(select(Ticket).where(cond).limit(1))
     if ticket is None:
-        raise UsageError(f"Ticket `{p.target}` does not exist.")
+        raise UsageError(f"Ticket `{escape(p.target)}` does not exist.")
     events.request_draft(s, settings, DraftRequest(kind="ticket_reply", subject_type="ticket",
                                                    subject_id=ticket.id, requested_by=user))
-    return f"Drafting a reply to ticket {ticket.external_id}; it will be posted in <#{settings.slack_support_channel}>."
+    return (f"Drafting a reply to ticket {escape(ticket.external_id)}; it will be posted in "
+            f"<#{settings.slack_support_channel}>.")

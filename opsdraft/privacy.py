@@ -112,6 +112,24 @@ class ScopedRedactor:
                 self._saved.add(digest)
 
 
+def ticket_scope(external_id: str) -> str:
+    """The placeholder scope of one ticket: its ingest, its drafts, an approver's edits of them and the
+    restore at publish all use this one, so a placeholder can only ever be restored into its own ticket."""
+    return f"ticket:{external_id}"
+
+
+def subject_scope(session: Session, subject_type: str, subject_id: int) -> str:
+    """The scope of a draft's subject: a ticket's by its external id (as at ingest), an incident's by id."""
+    if subject_type == "ticket":
+        from opsdraft.models import Ticket
+
+        ticket = session.get(Ticket, subject_id)
+        if ticket is None:
+            raise ValueError(f"ticket {subject_id} does not exist")
+        return ticket_scope(ticket.external_id)
+    return f"{subject_type}:{subject_id}"
+
+
 def restore_for_publish(text: str, key: bytes, sealed: dict[str, str],
                         entities: frozenset[str] = frozenset({"PERSON"})) -> str:
     """The approved text with originals put back, only for `entities` (by default names alone): call it only

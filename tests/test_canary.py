@@ -1,7 +1,10 @@
-"""Canary: unique fake PII and secrets seeded into every kind of input, the whole pipeline run (consumers,
-drafting with the real SmolLM2, the bot and the fake Slack, dead letters, logs, metrics), then every place data
-can end up is searched for them: the database, the index files, every prompt the model saw, every Slack call,
-the log output, /metrics and the dead-letter topic. Zero hits allowed."""
+"""Canary: unique fake PII and secrets seeded into every kind of input and every field that can carry them
+(free text; alert names, label keys and values, fingerprints, services; log attribute keys; ticket ids; the
+`/incident close` note; a Slack request body logged URL-encoded), the whole pipeline run (consumers, drafting
+with the real SmolLM2, the bot and the fake Slack, dead letters, logs, metrics), then every place data can end up
+is searched for them: the database, the index files, every prompt the model saw, every Slack call, the log
+output, /metrics and the topics we produce (incident commands, incident events, drafts, dead letters). Zero hits
+allowed. Not searched: ticket-replies, where an approved reply greets the customer by name by design."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ import logging
 import random
 import secrets
 import string
+import time
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -25,7 +30,7 @@ from opsdraft.models import Base, Draft, Incident
 from opsdraft.privacy import install_log_redaction
 from opsdraft_app.runner import run_roles, runtime
 from opsdraft_app.testing.slackfake import FakeSlack
-from opsdraft_app.testing.slacksign import block_action_body, post_signed
+from opsdraft_app.testing.slacksign import block_action_body, post_signed, slash_command_body
 from tests.conftest import require_smollm2, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -82,10 +87,13 @@ class RecordingGenerator:
 
 def _alert(c, status, ends="0001-01-01T00:00:00Z"):
     return {"version": "4", "status": status, "groupKey": "g", "alerts": [{
-        "status": status, "labels": {"alertname": "HighErrorRate", "service": "checkout", "severity": "critical"},
+        "status": status, "labels": {
+        # Identifiers too (a service is one in the log line below): the alert name, a label key, label values.
+        "alertname": f"HighErrorRate paging {c['name']}", "service": "checkout", "severity": "critical",
+        c["email"]: c["card"], "pager": c["phone"]},
         "annotations": {"summary": f"HTTP 503 on checkout v2.3.1; on-call {c['name']} paged at {c['phone']}",
                         "description": f"client {c['ip']} token {c['github']}"},
-        "startsAt": "2026-11-20T14:02:10Z", "endsAt": ends, "fingerprint": "canary-fp"}]}
+        "startsAt": "2026-11-20T14:02:10Z", "endsAt": ends, "fingerprint": f"canary-fp/{c['email']}"}]}
 
 
 
@@ -138,15 +146,20 @@ async def test_canaries_never_leak(kafka_bootstrap, db_url, database, make_setti
                 async with httpx.AsyncClient() as client:  # the server runs on this event loop
                     metrics = (await client.get(f"http://127.0.0.1:{settings.http_port}/metrics", timeout=10)).text
                 dead = await read_topic(rt.bus, settings.topics.dead_letters, 1)
+                t = settings.topics
+                produced = {topic: await read_topic(rt.bus, topic, 1, timeout=10)
+                            for topic in (t.incident_commands, t.incident_events, t.drafts_ready)}
             finally:
                 stop.set()
                 await asyncio.wait_for(roles, 60)
             assert dead, "the malformed message never reached the dead-letter topic"
+            assert produced[settings.topics.incident_commands], "the close command never reached its topic"
             assert prompts, "the model was never prompted: the canary did not cover drafting"
             logging.getLogger("canary").warning("ticket from %s <%s> card %s", c["name"], c["email"], c["card"])
             stores = _stores(rt, settings, fake)
     stores.update({"prompts": "\n".join(prompts), "log output": log_output.getvalue(), "metrics": metrics,
                    "dead letters": json.dumps(dead)})
+    stores.update({f"topic {topic}": json.dumps(values) for topic, values in produced.items()})
     hits = [(k, where, text[max(0, text.index(v) - 80):text.index(v) + 80]) for where, text in stores.items()
             for k, v in c.items() if v in text]
     assert not hits, f"canaries leaked: {hits}"
@@ -161,7 +174,7 @@ async def _drive(rt, settings, fake, c):
                                           f"aws_access_key_id={c['aws']} Authorization: Bearer {c['jwt']} "
                                           f"on db-01.prod from {c['ip']}"})
     await rt.bus.send(t.tickets, {
-        "id": "T-77", "subject": f"Refund to {c['iban']}",
+        "id": c["email"], "subject": f"Refund to {c['iban']}",  # a ticket id may be personal data too
         "body": f"Hi, I am {c['name']}. I was charged twice on {c['card']}. Call {c['phone']}. SSN {c['ssn']}. "
                 f"My password is {c['password']} and my token {c['github']}.\nThanks,\n{c['name']}",
         "requester": {"name": c["name"], "email": c["email"]}, "created_at": "2026-11-20T14:05:00Z"})
@@ -173,14 +186,31 @@ async def _drive(rt, settings, fake, c):
         with rt.db.session() as s:
             return s.scalar(select(Incident).where(Incident.service == "checkout"))
 
-    await wait_until(incident, "the incident")
+    inc = await wait_until(incident, "the incident")
+    await rt.bus.send(t.logs, {"timestamp": "2026-11-20T14:03:10Z", "service": c["email"], "level": "WARNING",
+                               "message": "retrying", "attributes": {c["email"]: "x", "customer": c["name"]}})
+    url = f"http://127.0.0.1:{settings.http_port}/slack/events"
+    note = f"rolled back; thanks {c['name']} ({c['email']}), card {c['card']}, call {c['phone']}"
+    close = slash_command_body("/incident", f"close {inc.id} {note}", user_id=APPROVER,
+                               response_url=fake.response_url("close"))
+    # Stale: refused, and what any library logs of its URL-encoded body must come out redacted.
+    assert (await post_signed(url, settings.slack_signing_secret, close, timestamp=int(time.time()) - 3600)
+            ).status_code in (401, 403)
+    logging.getLogger("slack_bolt.canary").warning("unverified request body: %s", close.decode())
+    logging.getLogger("canary").warning("form: %s", urlencode({"user": c["email"], "card": c["card"]}))
+    assert (await post_signed(url, settings.slack_signing_secret, close)).status_code == 200
+
+    def closed():
+        with rt.db.session() as s:
+            return s.scalar(select(Incident.close_note).where(Incident.id == inc.id))
+
+    assert "<PERSON_" in await wait_until(closed, "the close note")
     await rt.bus.send(t.alerts, _alert(c, "resolved", ends="2026-11-20T14:20:00Z"))
 
     def posted(kind):
         with rt.db.session() as s:
             return s.scalar(select(Draft).where(Draft.kind == kind, Draft.slack_ts.is_not(None)))
 
-    url = f"http://127.0.0.1:{settings.http_port}/slack/events"
     for kind in ("postmortem", "ticket_reply"):
         d = await wait_until(lambda k=kind: posted(k), f"the {kind} draft in Slack")
         body = block_action_body("draft_approve", str(d.id), APPROVER, d.slack_channel, d.slack_ts,
@@ -203,3 +233,91 @@ def _stores(rt, settings, fake) -> dict[str, str]:
         if path.is_file():
             stores[str(path)] = path.read_bytes().decode("utf-8", errors="replace")
     return stores
+
+
+async def test_canaries_said_in_an_incident_channel_never_leak(kafka_bootstrap, db_url, database, make_settings,
+                                                               tmp_path_factory, prompts, log_output):
+    """Channel mode: canaries typed into an incident's channel (messages, an edit, a pinned decision, a note, a
+    role) are captured on its timeline, drafted from (status update and postmortem, the real SmolLM2) and
+    posted: none may appear in the database, Slack calls, prompts, logs or topics' outbox."""
+    require_smollm2()
+    c = make_canaries()
+    with FakeSlack(token="xoxb-canary") as fake:
+        settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap, database_url=db_url, model="smollm2",
+                                 model_cache_dir=tmp_path_factory.mktemp("models"), model_max_new_tokens=24,
+                                 slack_api_url=fake.base_url, slack_bot_token="xoxb-canary",
+                                 slack_signing_secret="canary-secret", slack_approvers=APPROVER,
+                                 http_port=free_port(), slack_channel_per_incident=True)
+        from opsdraft.broker import ensure_topics
+
+        await ensure_topics(kafka_bootstrap, settings.topics.all())
+        async with runtime(settings, kafka_bootstrap) as rt:
+            stop = asyncio.Event()
+            roles = asyncio.create_task(run_roles(rt, {"consumers", "summarizer", "bot", "http"}, stop))
+            try:
+                await _say_canaries(rt, settings, fake, c)
+            finally:
+                stop.set()
+                await asyncio.wait_for(roles, 60)
+            stores = _stores(rt, settings, fake)
+    stores.update({"prompts": "\n".join(prompts), "log output": log_output.getvalue()})
+    hits = [(k, where, text[max(0, text.index(v) - 80):text.index(v) + 80]) for where, text in stores.items()
+            for k, v in c.items() if v in text]
+    assert not hits, f"canaries leaked: {hits}"
+    assert "<EMAIL_" in stores["database"] and "<SECRET_" in stores["database"]  # redacted, not dropped
+    # The pinned message is a key event: the model is shown it, redacted, in the postmortem's fact sheet.
+    assert "Decision: rotate <SECRET_" in stores["prompts"], "the pinned message never reached the model"
+
+
+async def _say_canaries(rt, settings, fake, c):
+    from opsdraft.models import IncidentChannel, TimelineEntry
+    from opsdraft_app.testing.slacksign import slash_command_body
+    from tests.test_end_to_end import _listening
+
+    url = f"http://127.0.0.1:{settings.http_port}/slack/events"
+    await wait_until(lambda: _listening(settings.http_port), "the HTTP server")
+
+    async def send(body, **kw):
+        assert (await post_signed(url, settings.slack_signing_secret, body, **kw)).status_code == 200
+
+    def db(fn):
+        with rt.db.session() as s:
+            return fn(s)
+
+    await send(slash_command_body("/incident", "declare Checkout charges failing sev2", user_id=APPROVER,
+                                  response_url=fake.response_url("declare")))
+    row = await wait_until(lambda: db(lambda s: s.scalar(select(IncidentChannel))), "the incident's channel")
+    ch = row.channel_id
+    said, event = fake.say(ch, APPROVER, f"{c['name']} ({c['email']}, {c['phone']}) says card {c['card']} "
+                                         f"was charged twice; IBAN {c['iban']}, SSN {c['ssn']}")
+    await send(event)
+    decision, event = fake.say(ch, "U0OTHER", f"Decision: rotate {c['aws']} and {c['github']} now; "
+                                              f"blocked {c['ip']}")
+    await send(event)
+    await send(fake.react(ch, decision["ts"], APPROVER))
+    await send(fake.edit(ch, said["ts"], f"{c['name']} at {c['email']}: jwt {c['jwt']}, the old password is "
+                                         f"{c['password']}"))
+    for n, text in enumerate((f"note {c['name']} confirmed the refund to {c['iban']}", "status identified",
+                              "update")):
+        await send(slash_command_body("/incident", text, user_id=APPROVER, channel_id=ch,
+                                      response_url=fake.response_url(f"live-{n}")))
+
+    def captured():
+        return db(lambda s: {e.kind for e in s.scalars(select(TimelineEntry).where(
+            TimelineEntry.source_ref.like(f"slack:{ch}:%")))})
+
+    await wait_until(lambda: captured() == {"message", "pinned"}, "the captured messages")
+
+    def posted(kind):
+        with rt.db.session() as s:
+            return s.scalar(select(Draft).where(Draft.kind == kind, Draft.slack_ts.is_not(None)))
+
+    upd = await wait_until(lambda: posted("status_update"), "the status update draft")
+    await send(block_action_body("draft_approve", str(upd.id), APPROVER, upd.slack_channel, upd.slack_ts,
+                                 message=fake.message(upd.slack_channel, upd.slack_ts)))
+    await send(slash_command_body("/incident", f"close {row.incident_id} rolled back", user_id=APPROVER,
+                                  channel_id=ch, response_url=fake.response_url("close")))
+    pm = await wait_until(lambda: posted("postmortem"), "the postmortem draft")
+    await send(block_action_body("draft_approve", str(pm.id), APPROVER, pm.slack_channel, pm.slack_ts,
+                                 message=fake.message(pm.slack_channel, pm.slack_ts)))
+    await wait_until(lambda: fake.channels[ch].get("is_archived"), "the channel archived after the postmortem")

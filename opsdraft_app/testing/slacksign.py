@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -44,6 +45,12 @@ def sign(signing_secret: str, body: bytes, timestamp: int | None = None) -> dict
     }
 
 
+def _trigger_id() -> str:
+    """Unique per request, as Slack's are: two identical requests would share a signature, which the bot
+    refuses as a replay (bot/replay.py)."""
+    return f"trig-{uuid.uuid4().hex[:12]}"
+
+
 def _user(user_id: str, team_id: str) -> dict[str, Any]:
     name = user_id.lower()
     return {"id": user_id, "username": name, "name": name, "team_id": team_id}
@@ -55,7 +62,7 @@ def slash_command_body(
     user_id: str = "U_APPROVER",
     channel_id: str = "C_INCIDENTS",
     response_url: str = "",
-    trigger_id: str = "trig-1",
+    trigger_id: str | None = None,
     team_id: str = "T1",
 ) -> bytes:
     """A slash-command request body, urlencoded with the fields Slack sends."""
@@ -72,7 +79,7 @@ def slash_command_body(
         "api_app_id": APP_ID,
         "is_enterprise_install": "false",
         "response_url": response_url,
-        "trigger_id": trigger_id,
+        "trigger_id": trigger_id or _trigger_id(),
     }
     return urlencode(fields).encode("utf-8")
 
@@ -88,7 +95,7 @@ def block_action_body(
     channel_id: str,
     message_ts: str,
     response_url: str = "",
-    trigger_id: str = "trig-2",
+    trigger_id: str | None = None,
     block_id: str = "actions",
     team_id: str = "T1",
     message: dict[str, Any] | None = None,
@@ -121,7 +128,7 @@ def block_action_body(
             "channel_id": channel_id,
             "is_ephemeral": False,
         },
-        "trigger_id": trigger_id,
+        "trigger_id": trigger_id or _trigger_id(),
         "team": {"id": team_id, "domain": TEAM_DOMAIN},
         "enterprise": None,
         "is_enterprise_install": False,
@@ -150,7 +157,7 @@ def view_submission_body(
     user_id: str,
     team_id: str = "T1",
     view_id: str = "V00000001",
-    trigger_id: str = "trig-3",
+    trigger_id: str | None = None,
 ) -> bytes:
     """A ``view_submission`` interaction (a modal's Submit).
 
@@ -162,7 +169,7 @@ def view_submission_body(
         "user": _user(user_id, team_id),
         "api_app_id": APP_ID,
         "token": VERIFICATION_TOKEN,
-        "trigger_id": trigger_id,
+        "trigger_id": trigger_id or _trigger_id(),
         "view": {
             "id": view_id,
             "team_id": team_id,
