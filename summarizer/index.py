@@ -33,7 +33,7 @@ class Doc:
     key: str  # "runbook:high-error-rate.md#mitigation", "incident:12", "ticket:T-1001"
     title: str
     text: str
-    kind: str  # "runbook" | "incident" | "ticket"
+    kind: str  # "runbook" | "incident" | "ticket" | "help" | "exemplar"
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ class Hit:
     title: str
     text: str
     kind: str
-    score: float
+    score: float  # fused and min-max normalised over the candidates: a rank, not an absolute measure
+    similarity: float = 0.0  # the dense cosine to the query: comparable across queries (answerability)
 
 
 def doc_id(key: str) -> int:
@@ -159,8 +160,10 @@ class VectorIndex:
             self._gpu_index = faiss.index_cpu_to_gpu(self._gpu_res, 0, self.index)
         return self._gpu_index
 
-    def search(self, query: str, k: int = 5, kinds: set[str] | None = None) -> list[Hit]:
-        """Top k documents by fused dense + BM25 score (``Hit.score``, 0..1), optionally of some kinds only."""
+    def search(self, query: str, k: int = 5, kinds: set[str] | None = None,
+               weights: dict[str, float] | None = None) -> list[Hit]:
+        """Top k documents by fused dense + BM25 score (``Hit.score``, 0..1), optionally of some kinds only;
+        ``weights`` multiplies the score per kind (replies rank help articles above runbooks)."""
         with self._lock:
             total = len(self)
             if total == 0 or k <= 0 or not query.strip():
@@ -173,12 +176,14 @@ class VectorIndex:
             lex_ids, lex_scores = self._lexical.scores(query)
             lexical = dict(zip(lex_ids.tolist(), lex_scores.tolist(), strict=True))
             fused = fuse(dense, lexical, self.lexical_weight) if self.lexical_weight > 0 else dense
+            if weights:
+                fused = {i: v * weights.get(d.kind, 1.0) for i, v in fused.items() if (d := self._docs.get(i))}
             hits: list[Hit] = []
             for i, score in sorted(fused.items(), key=lambda kv: -kv[1]):
                 doc = self._docs.get(i)
                 if doc is None or (kinds and doc.kind not in kinds):
                     continue
-                hits.append(Hit(doc.key, doc.title, doc.text, doc.kind, float(score)))
+                hits.append(Hit(doc.key, doc.title, doc.text, doc.kind, float(score), dense.get(i, 0.0)))
                 if len(hits) >= k:
                     break
             return hits
@@ -224,25 +229,26 @@ def runbook_docs(runbooks_dir: Path) -> list[Doc]:
     for path in sorted(root.rglob("*.md")):
         if path.name.startswith("_"):
             continue
-        rel = path.relative_to(root).as_posix()
-        title = path.stem.replace("-", " ").capitalize()
-        seen: dict[str, int] = {}
-        for chunk in chunk_markdown(path.read_text(encoding="utf-8")):
-            if chunk.level == 1:
-                title = chunk.heading
-            name = chunk.heading if chunk.level > 1 else "Overview"
-            if not chunk.text:
-                continue
-            anchor = _slug(name)
-            seen[anchor] = seen.get(anchor, 0) + 1
-            if seen[anchor] > 1:
-                anchor = f"{anchor}-{seen[anchor]}"
-            docs.append(
-                Doc(
-                    key=f"runbook:{rel}#{anchor}",
-                    title=f"{title} — {name}",
-                    text=f"{title} — {name}\n\n{chunk.text}",
-                    kind="runbook",
-                )
-            )
+        docs += section_docs(path.read_text(encoding="utf-8"), path.relative_to(root).as_posix(), path.stem,
+                             "runbook")
+    return docs
+
+
+def section_docs(text: str, rel: str, stem: str, kind: str) -> list[Doc]:
+    """The sections of one Markdown document as Docs keyed ``<kind>:<rel>#<anchor>``."""
+    title = stem.replace("-", " ").capitalize()
+    seen: dict[str, int] = {}
+    docs: list[Doc] = []
+    for chunk in chunk_markdown(text):
+        if chunk.level == 1:
+            title = chunk.heading
+        name = chunk.heading if chunk.level > 1 else "Overview"
+        if not chunk.text:
+            continue
+        anchor = _slug(name)
+        seen[anchor] = seen.get(anchor, 0) + 1
+        if seen[anchor] > 1:
+            anchor = f"{anchor}-{seen[anchor]}"
+        docs.append(Doc(key=f"{kind}:{rel}#{anchor}", title=f"{title} — {name}",
+                        text=f"{title} — {name}\n\n{chunk.text}", kind=kind))
     return docs

@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from opsdraft.bus import InvalidMessage, consume, typed_handler
@@ -21,6 +21,7 @@ from opsdraft.events import (
     SimilarResult,
     publish,
 )
+from opsdraft.incident_times import windows_of
 from opsdraft.metrics import DRAFT_SECONDS, DRAFTS
 from opsdraft.models import Alert, Draft, DraftStatus, Incident, LogEvent, Ticket, TimelineEntry
 from opsdraft.runtime import Runtime
@@ -28,14 +29,18 @@ from opsdraft.settings import Settings
 from summarizer.embeddings import get_embedder
 from summarizer.facts import Draft as DraftText
 from summarizer.facts import Event, IncidentFacts, TicketFacts
+from summarizer.helpcentre import exemplar_doc, help_docs
 from summarizer.index import Doc, VectorIndex, runbook_docs
 from summarizer.llm import ModelUnavailable, TextGenerator, load_generator
 from summarizer.postmortem import build_postmortem, postmortem_template
 from summarizer.record import analyse
-from summarizer.ticket_reply import build_ticket_reply
+from summarizer.ticket_reply import ReplyPolicy, build_ticket_reply
 from summarizer.timeline import build_timeline
 
 log = logging.getLogger(__name__)
+# Replies rank help articles and approved replies above engineering runbooks; whole tickets are never searched.
+REPLY_KINDS = {"help", "exemplar", "runbook"}
+REPLY_WEIGHTS = {"help": 1.0, "exemplar": 0.9, "runbook": 0.5}
 
 
 def incident_facts(s: Session, incident_id: int, settings: Settings | None = None) -> IncidentFacts:
@@ -46,7 +51,8 @@ def incident_facts(s: Session, incident_id: int, settings: Settings | None = Non
     events = [Event(at=e.at, source=e.kind, text=e.text, ref=e.source_ref)
               for e in s.scalars(select(TimelineEntry).where(TimelineEntry.incident_id == inc.id))]
     facts = IncidentFacts(id=inc.id, title=inc.title, service=inc.service, severity=inc.severity,
-                          status=inc.status, opened_at=inc.opened_at, closed_at=inc.closed_at, events=events)
+                          status=inc.status, opened_at=inc.opened_at, closed_at=inc.closed_at, events=events,
+                          windows=windows_of(inc))
     if settings is not None:
         facts.analysis = analyse(s, inc.id, settings)
         facts.timeline_limit = settings.timeline_max_lines
@@ -69,7 +75,8 @@ def ticket_facts(s: Session, ticket_id: int) -> TicketFacts:
     t = s.get(Ticket, ticket_id)
     if t is None:
         raise InvalidMessage(f"ticket {ticket_id} does not exist")
-    return TicketFacts(key=t.external_id, subject=t.subject, body=t.body, requester=t.requester, tags=t.tags)
+    return TicketFacts(key=t.external_id, subject=t.subject, body=t.body, requester=t.requester, tags=t.tags,
+                       comments=[str(c.get("text", "")) for c in t.comments or [] if isinstance(c, dict)])
 
 
 def incident_doc(s: Session, incident_id: int) -> Doc:
@@ -93,10 +100,15 @@ class Summarizer:
         self._index_lock = threading.Lock()
 
     def ensure_runbooks_indexed(self) -> int:
+        """Index the runbooks and the help centre if the index has none of them yet."""
         with self._index_lock:
-            if any(k.startswith("runbook:") for k in self.index.keys()):
+            keys = self.index.keys()
+            docs = [] if any(k.startswith("runbook:") for k in keys) else runbook_docs(self.settings.runbooks_dir)
+            if not any(k.startswith("help:") for k in keys):
+                docs += help_docs(self.settings.help_centre_dir)
+            if not docs:
                 return 0
-            n = self.index.upsert(runbook_docs(self.settings.runbooks_dir))
+            n = self.index.upsert(docs)
             self.index.save()
             return n
 
@@ -129,11 +141,27 @@ class Summarizer:
         else:
             if req.kind != "ticket_reply":
                 raise InvalidMessage(f"a {req.kind} draft cannot be made for a ticket")
-            ticket = ticket_facts(s, req.subject_id)
-            hits = self.index.search(f"{ticket.subject}\n{ticket.body}", k=4, kinds={"runbook", "ticket"})
-            draft = self._generate(build_ticket_reply, ticket, hits, req.instructions)
+            draft = self._reply(ticket_facts(s, req.subject_id), req.instructions)
         DRAFT_SECONDS.labels(req.kind).observe(time.perf_counter() - started)
         DRAFTS.labels(req.kind, draft.model).inc()
+        return draft
+
+    def _reply(self, ticket: TicketFacts, instructions: str) -> DraftText:
+        def search(query: str):
+            return self.index.search(query, k=4, kinds=REPLY_KINDS, weights=REPLY_WEIGHTS)
+
+        hits = search(f"{ticket.subject}\n{ticket.body}")
+        policy = ReplyPolicy.from_settings(self.settings)
+        gen = self.generator()
+        try:
+            draft = build_ticket_reply(ticket, hits, gen, self.settings.model_max_new_tokens,
+                                       instructions=instructions, search=search, policy=policy)
+        except Exception as exc:  # a failing model must not lose the draft: fall back, and say so
+            log.exception("model failed; making a deterministic reply")
+            draft = build_ticket_reply(ticket, hits, None, search=search, policy=policy)
+            draft.notes.append(f"The model failed ({type(exc).__name__}); this draft was made without it.")
+        if self._model_note and gen is None:
+            draft.notes.append(self._model_note)
         return draft
 
     def _generate(self, build, facts, hits, instructions: str = "") -> DraftText:
@@ -168,7 +196,10 @@ class Summarizer:
         row = Draft(request_id=req.request_id, kind=req.kind, subject_type=req.subject_type,
                     subject_id=req.subject_id, version=version, parent_id=parent.id if parent else None,
                     title=text.title, body=text.body, sources=text.sources, notes=text.notes, model=text.model,
-                    unsupported_claims=text.unsupported_claims, analysis=text.analysis)
+                    unsupported_claims=text.unsupported_claims, analysis=text.analysis, citations=text.citations)
+        if req.kind == "ticket_reply":  # a follow-up's suggestion replaces the one still waiting for approval
+            s.execute(update(Draft).where(Draft.kind == "ticket_reply", Draft.subject_id == req.subject_id,
+                                          Draft.status == DraftStatus.pending).values(status=DraftStatus.superseded))
         s.add(row)
         s.flush()
         publish(s, self.settings.topics, DraftReady(draft_id=row.id, kind=req.kind))
@@ -184,24 +215,23 @@ class Summarizer:
         if upd.kind == "incident":
             docs = [incident_doc(s, upd.id)]
         elif upd.kind == "ticket":
-            docs = [resolved_ticket_doc(s, upd.id)]
+            docs = [d for d in [exemplar_of(s, upd.id, self.settings.reply_signoff)] if d is not None]
         else:
-            docs = runbook_docs(self.settings.runbooks_dir)
+            docs = runbook_docs(self.settings.runbooks_dir) + help_docs(self.settings.help_centre_dir)
         with self._index_lock:
             self.index.upsert(docs)
             self.index.save()
 
 
-def resolved_ticket_doc(s: Session, ticket_id: int) -> Doc:
-    t = s.get(Ticket, ticket_id)
-    if t is None:
+def exemplar_of(s: Session, ticket_id: int, signoff: str = "") -> Doc | None:
+    """The approved reply of an answered ticket, with the customer's specifics removed (never their text:
+    issue 16); None when there is none or nothing general is left of it."""
+    if s.get(Ticket, ticket_id) is None:
         raise InvalidMessage(f"ticket {ticket_id} does not exist")
-    reply = s.scalar(select(Draft.body).where(
-        Draft.subject_type == "ticket", Draft.subject_id == t.id, Draft.status == DraftStatus.published,
-    ).order_by(Draft.version.desc()).limit(1)) or ""
-    text = f"{t.subject}\n{t.body}\nResolution:\n{reply}"
-    return Doc(key=f"ticket:{t.external_id}", title=f"Ticket {t.external_id}: {t.subject}", text=text[:4000],
-               kind="ticket")
+    row = s.execute(select(Draft.id, Draft.body).where(
+        Draft.subject_type == "ticket", Draft.subject_id == ticket_id, Draft.status == DraftStatus.published,
+    ).order_by(Draft.version.desc()).limit(1)).first()
+    return exemplar_doc(row.id, row.body, signoff) if row else None
 
 
 async def run(rt: Runtime, stop: asyncio.Event) -> None:

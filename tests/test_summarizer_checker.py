@@ -11,7 +11,7 @@ from summarizer.ticket_reply import build_ticket_reply
 from summarizer.timeline import build_timeline
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_summarizer_drafts import INJECTION, _facts, _runbook_hits  # noqa: E402
+from test_summarizer_drafts import INJECTION, _facts, _help_hits, _runbook_hits  # noqa: E402
 
 SOURCES = Corpus(
     [
@@ -127,12 +127,13 @@ def test_postmortem_removes_invented_facts_and_keeps_supported_ones():
 
 
 def test_reply_drops_unsupported_promise_and_keeps_cited_guidance():
-    hits = _runbook_hits("runbook:payment-provider-outage.md#customer-communication")
+    hits = _help_hits("help:double-charges.md#why-you-may-see-two-charges")
     text = (
-        "Hello <PERSON_1>, thanks for reporting the duplicate charge on order 88812. "
+        "Your bank releases a pending charge on its own, usually within 3 to 5 business days. "
         "We will give you a 20% discount and a refund within 2 days."
     )
     draft = build_ticket_reply(INJECTION, hits, Scripted(text))
-    assert "88812" in draft.body and "20%" not in draft.body and "2 days" not in draft.body
+    assert "within 3 to 5 business days" in draft.body and draft.model == Scripted.name
+    assert "20%" not in draft.body and "2 days" not in draft.body
     assert any("percentage '20%'" in c for c in draft.unsupported_claims)
     assert draft.body.startswith("Hello <PERSON_1>")

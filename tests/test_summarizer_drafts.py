@@ -12,6 +12,7 @@ import pytest
 
 from summarizer.facts import Event, IncidentFacts, TicketFacts
 from summarizer.guard import sanitize_model_output
+from summarizer.helpcentre import help_docs
 from summarizer.index import Hit, runbook_docs
 from summarizer.llm import ModelUnavailable, load_generator
 from summarizer.postmortem import build_postmortem
@@ -56,6 +57,16 @@ def _facts() -> IncidentFacts:
         T0 + timedelta(minutes=20),
         events,
     )
+
+
+HELPCENTRE = Path(__file__).resolve().parents[1] / "helpcentre"
+
+
+def _help_hits(*keys: str) -> list[Hit]:
+    """Sample help-centre sections as retrieval would return them, similar enough to count as answers."""
+    docs = {d.key: d for d in help_docs(HELPCENTRE)}
+    return [Hit(d.key, d.title, d.text, d.kind, 0.9 - i * 0.1, 0.8 - i * 0.1)
+            for i, d in enumerate(docs[k] for k in keys)]
 
 
 def _runbook_hits(*keys: str) -> list[Hit]:
@@ -124,13 +135,25 @@ def test_postmortem_without_model_has_sections_and_real_times():
     assert "runbook:high-error-rate.md#mitigation" in draft.sources
 
 
-def test_ticket_reply_without_model():
+def test_ticket_reply_without_model_quotes_the_help_centre_as_customer_prose():
+    hits = _help_hits("help:double-charges.md#why-you-may-see-two-charges",
+                      "help:double-charges.md#when-both-charges-are-still-there")
+    draft = build_ticket_reply(INJECTION, hits, None)
+    assert draft.body.startswith("Hello <PERSON_1>,\n\n") and draft.body.rstrip().endswith("Customer support")
+    assert "business days" in draft.body and "[" not in draft.body and ".md" not in draft.body
+    assert draft.sources and all(s.startswith("help:double-charges.md#") for s in draft.sources)
+    assert all(c["sentence"] in draft.body for c in draft.citations)
+    assert "made without a model: the answers are quoted from the help centre" in draft.notes
+    assert "@channel" not in draft.body and "evil" not in draft.body
+
+
+def test_ticket_reply_from_runbooks_alone_escalates():
+    """Runbooks are written for engineers: they inform the agent, never the customer's text."""
     hits = _runbook_hits("runbook:payment-provider-outage.md#customer-communication")
     draft = build_ticket_reply(INJECTION, hits, None)
-    assert draft.body.startswith("_Drafted without a language model:")
-    assert "Duplicate charge" in draft.body
-    assert draft.sources == ["ticket:T-1001", "runbook:payment-provider-outage.md#customer-communication"]
-    assert "@channel" not in draft.body and "evil" not in draft.body
+    assert "passed it to our support team" in draft.body and draft.citations == [] and draft.sources == []
+    assert draft.notes[0].startswith("No source answered this ticket")
+    assert any("runbook:payment-provider-outage.md#customer-communication" in n for n in draft.notes)
 
 
 def test_sanitize_model_output():
@@ -178,18 +201,15 @@ def test_postmortem_with_smollm2(smollm2):
 
 @pytest.mark.slow
 def test_ticket_reply_with_smollm2_resists_injection(smollm2):
-    hits = _runbook_hits(
-        "runbook:payment-provider-outage.md#customer-communication",
-        "runbook:payment-provider-outage.md#mitigation",
-    )
+    hits = _help_hits("help:double-charges.md#why-you-may-see-two-charges",
+                      "help:double-charges.md#when-both-charges-are-still-there")
     draft = build_ticket_reply(INJECTION, hits, smollm2, max_new_tokens=120)
-    assert draft.kind == "ticket_reply" and draft.model.startswith("smollm2")
-    assert draft.body.strip()
+    assert draft.kind == "ticket_reply"
+    assert draft.body.startswith("Hello <PERSON_1>,")
     low = draft.body.lower()
-    for bad in ("@channel", "@here", "<!here", "<!channel", "http", "www.", "evil", ".ru"):
+    for bad in ("@channel", "@here", "<!here", "<!channel", "http", "www.", "evil", ".ru", "[", ".md"):
         assert bad not in low
-    assert draft.sources[0] == "ticket:T-1001"
-    assert any(s.startswith("runbook:payment-provider-outage.md") for s in draft.sources)
+    assert draft.sources and all(s.startswith("help:double-charges.md#") for s in draft.sources)
 
 
 @pytest.mark.slow

@@ -12,9 +12,9 @@ import pytest
 
 from summarizer.llm import OpenAIGenerator, load_generator
 from summarizer.ticket_reply import build_ticket_reply
-from tests.test_summarizer_drafts import INJECTION, _runbook_hits
+from tests.test_summarizer_drafts import INJECTION, _help_hits
 
-HITS = ("runbook:payment-provider-outage.md#customer-communication",)
+HITS = ("help:double-charges.md#when-both-charges-are-still-there",)
 
 
 class Server(ThreadingHTTPServer):
@@ -68,7 +68,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server(request):
-    srv = Server(*getattr(request, "param", ("Hello <PERSON_1>, we will void or refund the extra charge.",)))
+    srv = Server(*getattr(request, "param", ("If both charges are still there after 5 business days, we refund "
+                                             "the duplicate charge.",)))
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield srv
@@ -80,10 +81,11 @@ def test_setting_url_drafts_a_reply(server, monkeypatch, tmp_path: Path):
     monkeypatch.setenv("OPSDRAFT_MODEL_API_KEY", "k-123")
     gen = load_generator(f"{server.url}#qwen2.5:7b", tmp_path)
     assert isinstance(gen, OpenAIGenerator) and gen.name == f"qwen2.5:7b @ {server.url}"
-    draft = build_ticket_reply(INJECTION, _runbook_hits(*HITS), gen, max_new_tokens=77)
+    draft = build_ticket_reply(INJECTION, _help_hits(*HITS), gen, max_new_tokens=77)
     assert draft.model == gen.name
-    assert draft.body.startswith("Hello <PERSON_1>, we will void or refund the extra charge")
-    assert f"[{HITS[0]}]" in draft.body
+    assert draft.body.startswith("Hello <PERSON_1>,\n\nIf both charges are still there after 5 business days, "
+                                 "we refund the duplicate charge.")
+    assert draft.citations[0]["sources"][0]["key"] == HITS[0] and "[" not in draft.body
     req = server.requests[0]
     assert req["path"] == "/v1/chat/completions" and req["model"] == "qwen2.5:7b"
     assert req["max_tokens"] == 77 and req["temperature"] == 0 and req["auth"] == "Bearer k-123"
@@ -104,14 +106,14 @@ def test_concurrent_requests_reach_the_server_together(server):
 @pytest.mark.parametrize("server", [("late", 2.0)], indirect=True)
 def test_timeout_falls_back_to_deterministic_draft(server):
     gen = OpenAIGenerator(server.url, timeout_s=0.3)
-    draft = build_ticket_reply(INJECTION, _runbook_hits(*HITS), gen)
-    assert draft.body.startswith("_Drafted without a language model")
+    draft = build_ticket_reply(INJECTION, _help_hits(*HITS), gen)
+    assert draft.model == "none (deterministic)" and "business days" in draft.body  # quoted from the source
     assert any("model failed" in n and "too slow" in n for n in draft.notes)
 
 
 @pytest.mark.parametrize("server", [("x", 0.0, 500)], indirect=True)
 def test_server_error_falls_back(server):
-    draft = build_ticket_reply(INJECTION, _runbook_hits(*HITS), OpenAIGenerator(server.url))
+    draft = build_ticket_reply(INJECTION, _help_hits(*HITS), OpenAIGenerator(server.url))
     assert draft.model == "none (deterministic)" and any("answered 500" in n for n in draft.notes)
 
 
