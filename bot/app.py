@@ -12,9 +12,12 @@ import logging
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import replay
 from bot.commands import HELP, UsageError, parse_incident, parse_ticket, run_incident, run_ticket
 from bot.flows import Click, Flows, slack_client
 from bot.ids import EDIT_BODY, REGENERATE_INSTRUCTIONS, REJECT_REASON, ActionId, CallbackId, ModalInput, SlashCommand
+from bot.incidentflows import IncidentFlows
+from bot.livecommands import parse_live
 from opsdraft.metrics import SLACK_ACTIONS
 from opsdraft.runtime import Runtime
 
@@ -25,24 +28,52 @@ def build_app(rt: Runtime, client: AsyncWebClient | None = None) -> AsyncApp:
     client = client or slack_client(rt)
     app = AsyncApp(signing_secret=rt.settings.slack_signing_secret, client=client,
                    raise_error_for_unhandled_request=False)
+    app.middleware(replay.middleware(rt.db))  # a signed request replayed within Slack's window runs once
     flows = Flows(rt, client)
-    _listen_to_commands(app, rt, flows)
-    _listen_to_buttons(app, flows)
+    incidents = IncidentFlows(flows)
+    _listen_to_commands(app, rt, flows, incidents)
+    _listen_to_buttons(app, flows, incidents)
     _listen_to_modals(app, flows)
+    _listen_to_events(app, incidents)
     return app
 
 
-def _listen_to_commands(app: AsyncApp, rt: Runtime, flows: Flows) -> None:
+def _listen_to_events(app: AsyncApp, incidents: IncidentFlows) -> None:
+    """The Events API (POST /slack/events, or Socket Mode): the conversation in incident channels. Bolt answers
+    URL verification itself; opsdraft_app/http.py answers Slack's retries without running these."""
+
+    @app.event("message")
+    async def message(ack, event):
+        await ack()
+        await incidents.message(event)
+
+    @app.event("reaction_added")
+    async def reaction(ack, event):
+        await ack()
+        await incidents.reaction(event)
+
+    @app.event("pin_added")
+    async def pin(ack, event):
+        await ack()
+        await incidents.pinned(event)
+
+
+def _listen_to_commands(app: AsyncApp, rt: Runtime, flows: Flows, incidents: IncidentFlows) -> None:
     settings = rt.settings
+    roles = [r for r in settings.slack_incident_roles.split(",") if r]
 
     @app.command(SlashCommand.incident)
     async def incident(ack, command, respond):
         SLACK_ACTIONS.labels("incident").inc()
+        text, channel = command.get("text", ""), command.get("channel_id", "")
         try:
-            parsed = parse_incident(command.get("text", ""))
+            live = parse_live(text, roles)
+            parsed = parse_incident(text) if live is None else None
         except UsageError as exc:
             return await ack(str(exc))
         await ack()
+        if live is not None:
+            return await _respond(respond, await incidents.command(live, command["user_id"], channel))
         await _respond(respond, await flows.run_command(lambda s: run_incident(
             s, settings, parsed, command["user_id"], rt.redactor.redact, command.get("response_url", ""),
             command.get("channel_id", ""))))
@@ -64,7 +95,19 @@ def _listen_to_commands(app: AsyncApp, rt: Runtime, flows: Flows) -> None:
         await ack(HELP)
 
 
-def _listen_to_buttons(app: AsyncApp, flows: Flows) -> None:
+def _listen_to_buttons(app: AsyncApp, flows: Flows, incidents: IncidentFlows) -> None:
+    @app.action(ActionId.incident_state)
+    async def incident_state(ack, body):
+        await ack()
+        SLACK_ACTIONS.labels("incident_state").inc()
+        await incidents.state_button(_click(body))
+
+    @app.action(ActionId.incident_update)
+    async def incident_update(ack, body):
+        await ack()
+        SLACK_ACTIONS.labels("incident_update").inc()
+        await incidents.update_button(_click(body))
+
     @app.action(ActionId.draft_approve)
     async def approve(ack, body):
         await ack()

@@ -23,7 +23,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session
 
-from bot import service
+from bot import channels, service
 from bot.approvers import Approvers
 from bot.blocks import (
     draft_blocks,
@@ -38,8 +38,9 @@ from bot.blocks import (
 )
 from bot.commands import UsageError
 from opsdraft.models import Draft, utcnow
-from opsdraft.privacy import ScopedRedactor
+from opsdraft.privacy import ScopedRedactor, subject_scope
 from opsdraft.runtime import Runtime
+from opsdraft.slacktext import escape, plain
 
 log = logging.getLogger(__name__)
 # AFTER_ACK: a listener must not raise once it has acked: Bolt may then answer Slack with an error (a 404)
@@ -86,9 +87,12 @@ class Flows:
             log.warning("could not tell %s: %s", user, exc.response.get("error"))
 
     def redact_for(self, s: Session, d: Draft, text: str) -> str:
-        """Free text typed about a draft gets the same placeholders as the draft's own subject."""
-        scope = f"{d.subject_type}:{d.subject_id}"
-        return ScopedRedactor(s, self.rt.redactor, self.settings.redaction_key_bytes(), scope).text(text)
+        """Free text typed about a draft gets the same placeholders as the draft's own subject, in the same
+        scope as its ingest (a ticket's external id, not the database id): a name the approver types is then
+        restored as that name, and sealed like the ticket's own (only a ticket's scope is ever restored)."""
+        scope = subject_scope(s, d.subject_type, d.subject_id)
+        return ScopedRedactor(s, self.rt.redactor, self.settings.redaction_key_bytes(), scope,
+                              seal=d.subject_type == "ticket").text(text)
 
     async def run_command(self, fn: Callable[[Session], str]) -> str:
         """A slash command's answer, or what to tell the user instead."""
@@ -207,7 +211,8 @@ class Flows:
             await self.client.chat_update(channel=d.slack_channel, ts=d.slack_ts, text=draft_fallback_text(d),
                                           blocks=draft_blocks(d))
         except SlackApiError as exc:
-            log.warning("could not update draft #%s message: %s", d.id, exc.response.get("error"))
+            if exc.response.get("error") != "is_archived":  # redrawn already, before its channel was archived
+                log.warning("could not update draft #%s message: %s", d.id, exc.response.get("error"))
 
     async def publish(self, d: Draft, user: str) -> Draft:
         """Post an approved postmortem or timeline as final, then mark it published. Ticket replies were
@@ -215,12 +220,18 @@ class Flows:
         if d.kind == "ticket_reply":
             return d
         channel = d.slack_channel or self.settings.slack_incident_channel
-        posted = await self.client.chat_postMessage(channel=channel, text=f"{d.title} (final)",
+        if d.kind == "status_update":  # for stakeholders; without a channel of theirs, where it was approved
+            channel = self.settings.slack_stakeholder_channel or channel
+        posted = await self.client.chat_postMessage(channel=channel, text=f"{escape(d.title)} (final)",
                                                     blocks=published_blocks(d))
         if not fits_one_message(d):  # over Slack's block limit: the whole text goes in the thread as a file
             await self.client.files_upload_v2(channel=channel, thread_ts=posted["ts"], content=draft_markdown(d),
-                                              filename=markdown_filename(d), title=f"{d.title} (final)")
-        return await self.db(lambda s: service.mark_published(s, s.get(Draft, d.id), user))
+                                              filename=markdown_filename(d), title=plain(f"{d.title} (final)"))
+        d = await self.db(lambda s: service.mark_published(s, s.get(Draft, d.id), user))
+        if archive := await self.db(lambda s: channels.to_archive(s, self.settings, d)):
+            await self.refresh_message(d)  # shown as published while the channel still takes updates
+            await channels.archive(self.client, self.db, archive)  # a closed incident's channel, its postmortem in
+        return d
 
 
 async def publish_approved(rt: Runtime, stop: asyncio.Event, every: float = 30.0, grace_s: float = 60.0,

@@ -24,6 +24,9 @@ class ActionId(StrEnum):
     draft_edit = "draft_edit"
     draft_reject = "draft_reject"
     draft_regenerate = "draft_regenerate"
+    # On an incident channel's pinned summary (bot/channels.py): set the stated status, draft a status update.
+    incident_state = "incident_state"
+    incident_update = "incident_update"
 
 
 class CallbackId(StrEnum):

@@ -11,9 +11,11 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot import followups, updates
 from opsdraft import events
 from opsdraft.events import DraftReady, TicketReply, publish
 from opsdraft.models import Approval, AuditLog, Decision, Draft, DraftKind, DraftStatus, Ticket, utcnow
+from opsdraft.privacy import ticket_scope
 from opsdraft.settings import Settings
 
 
@@ -53,14 +55,18 @@ def approve(s: Session, settings: Settings, draft_id: int, user: str) -> Draft:
     if d.kind == DraftKind.ticket_reply:
         ticket = s.get(Ticket, d.subject_id)
         publish(s, settings.topics, TicketReply(
-            ticket_id=ticket.external_id, draft_id=d.id, version=d.version, body=d.body, sources=d.sources,
+            ticket_id=ticket.external_id, draft_id=d.id, version=d.version, body=d.body, sources=d.citations or [],
             approved_by=user, approved_at=d.decided_at.isoformat(),
-            # The relay puts the customer's name back from this scope's sealed placeholders as it publishes.
-            scope=f"ticket:{ticket.external_id}"))
+            # The relay puts the customer's name back from this ticket's own sealed placeholders as it publishes.
+            scope=ticket_scope(ticket.external_id)))
         ticket.status = "answered"
         events.ticket_resolved(s, settings, ticket)
         # The outbox row commits with this transaction, so the reply is as good as sent.
         mark_published(s, d, user)
+    elif d.kind == DraftKind.status_update:
+        updates.approved(s, settings, d, user)  # posted to the stakeholder channel by flows.publish
+    elif d.kind == DraftKind.postmortem:
+        followups.approved(s, settings, d)
     return d
 
 
@@ -97,7 +103,9 @@ def edit(s: Session, settings: Settings, draft_id: int, user: str, body: str) ->
     new = Draft(request_id=f"edit:{old.id}:{uuid.uuid4().hex}", kind=old.kind, subject_type=old.subject_type,
                 subject_id=old.subject_id, version=old.version + 1, parent_id=old.id, title=old.title,
                 body=body, sources=old.sources, notes=[*old.notes, f"Edited by <@{user}> from v{old.version}."],
-                model=old.model)
+                model=old.model,
+                # a sentence keeps its sources only while the approver left it as it was
+                citations=[c for c in old.citations or [] if c.get("sentence") and c["sentence"] in body])
     s.add(new)
     s.flush()
     s.add(Approval(draft_id=old.id, user_id=user, decision=Decision.edited))
@@ -114,6 +122,9 @@ def regenerate(s: Session, settings: Settings, draft_id: int, user: str, instruc
     old = _leave_pending(s, draft_id, user, DraftStatus.superseded)
     s.add(Approval(draft_id=old.id, user_id=user, decision=Decision.regenerated, reason=instructions or None))
     audit(s, user, "draft.regenerate_requested", "draft", old.id, version=old.version, instructions=instructions)
+    if old.kind == DraftKind.status_update:  # drafted by the bot from the record, not by the summarizer
+        updates.draft_update(s, settings, old.subject_id, user, parent=old, instructions=instructions)
+        return old
     events.request_draft(s, settings, events.DraftRequest(
         request_id=f"regenerate:{old.id}", kind=old.kind, subject_type=old.subject_type, subject_id=old.subject_id,
         requested_by=user, instructions=instructions, parent_draft_id=old.id))

@@ -1,5 +1,8 @@
 """Socket Mode: Slack's requests arrive over a WebSocket the bot opens, so no public HTTPS URL is needed.
-The same AsyncApp answers them as it answers POST /slack/events."""
+The same AsyncApp answers them as it answers POST /slack/events: slash commands, buttons and the Events API
+(messages, reactions and pins in incident channels, bot/incidentflows.py). A redelivered event (Socket Mode
+retries after a reconnect) changes nothing: a message or pin already on the timeline is recognised by its
+channel and timestamp (bot/conversation.py)."""
 
 from __future__ import annotations
 

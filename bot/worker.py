@@ -12,12 +12,15 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy.orm import Session
 
+from bot import channels
 from bot.blocks import draft_blocks, draft_fallback_text, incident_line
 from bot.flows import publish_approved
 from opsdraft.bus import Handler, InvalidMessage, consume, typed_handler
 from opsdraft.events import DraftReady, IncidentEvent, SimilarResult
-from opsdraft.models import Draft, Incident
+from opsdraft.models import AuditLog, Draft, Incident
+from opsdraft.reconcile import POSTED_EVENT
 from opsdraft.runtime import Runtime
+from opsdraft.slacktext import escape
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +45,14 @@ class Poster:
             raise InvalidMessage(f"draft {ready.draft_id} does not exist")
         if d.slack_ts:
             return  # posted already; this is a redelivery
-        channel = (self.settings.slack_support_channel if d.kind == "ticket_reply"
-                   else self.settings.slack_incident_channel)
+        channel = channels.draft_channel(s, self.settings, d)
         resp = self.client.chat_postMessage(channel=channel, text=draft_fallback_text(d), blocks=draft_blocks(d))
         d.slack_channel, d.slack_ts = resp["channel"], resp["ts"]
 
     def answer_similar(self, res: SimilarResult) -> None:
         req = res.request
         if res.matches:
-            lines = [f"• `{m.key}` {m.title} (similarity {m.score:.2f})" for m in res.matches]
+            lines = [f"• `{escape(m.key)}` {escape(m.title)} (similarity {m.score:.2f})" for m in res.matches]
             text = f"Past incidents most like #{req.incident_id}:\n" + "\n".join(lines)
         else:
             text = f"No closed incident in the index resembles #{req.incident_id} yet."
@@ -69,10 +71,20 @@ class Poster:
         inc = s.get(Incident, ev.incident_id)
         if inc is None:
             raise InvalidMessage(f"incident {ev.incident_id} does not exist")
+        # Committed only if the post below succeeds: how opsdraft/reconcile.py tells a posted event from a lost one.
+        s.add(AuditLog(actor="opsdraft", action=POSTED_EVENT, object_type="incident", object_id=str(inc.id),
+                       detail={"event": ev.event}))
         icon = {"opened": ":rotating_light:", "reopened": ":repeat:"}.get(ev.event, ":white_check_mark:")
         text = f"{icon} Incident {ev.event}: {incident_line(inc)}"
-        self.client.chat_postMessage(channel=self.settings.slack_incident_channel, text=text,
-                                     blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+        if self.settings.slack_channel_per_incident:
+            row = channels.channel_of(s, inc.id)
+            if ev.event == "opened" or (row is None and ev.event == "reopened"):
+                channels.open_channel(self.client, s, self.settings, inc)  # announces it in the incidents channel
+                return
+            if row is not None and row.archived_at is None:  # the incidents channel hears of it too, below
+                self.client.chat_postMessage(channel=row.channel_id, text=text, blocks=blocks)
+        self.client.chat_postMessage(channel=self.settings.slack_incident_channel, text=text, blocks=blocks)
 
 
 async def run(rt: Runtime, stop: asyncio.Event) -> None:

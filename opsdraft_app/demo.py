@@ -25,6 +25,7 @@ from opsdraft.bus import read_topic
 from opsdraft.models import Alert, Draft, Incident, LogEvent, Ticket
 from opsdraft_app.testing.slackfake import FakeSlack, render_message
 from opsdraft_app.testing.slacksign import block_action_body, post_signed, slash_command_body
+from summarizer.reply_checks import markup_in
 
 SAMPLE = Path(__file__).with_name("sample") / "demo-events.jsonl"
 # Every piece of personal data or secret in the sample: none may appear in any output or store.
@@ -65,7 +66,7 @@ def run_demo(console: Console, model: str | None = None, keep: bool = False) -> 
     overrides = dict(data_dir=data_dir, database_url="", kafka_bootstrap_servers="", slack_api_url=fake.base_url,
                      slack_bot_token="xoxb-opsdraft-demo", slack_signing_secret="demo-signing-secret",
                      slack_approvers=APPROVER, http_host="127.0.0.1", http_port=free_port(),
-                     incident_quiet_period_s=2,
+                     incident_quiet_period_s=2, slack_channel_per_incident=True,
                      # In production an approved reply greets the customer by name (restored as it is published);
                      # the demo keeps it off so that nothing it prints or stores holds the sample's personal data.
                      redaction_restore_names=False)
@@ -115,7 +116,7 @@ async def _demo(console: Console, settings, fake: FakeSlack, log_capture: io.Str
                 await asyncio.gather(roles, return_exceptions=True)
     leaks = _scan_for_pii(settings, fake, log_capture, result, console)
     _summary(console, settings, result, leaks, time.monotonic() - started)
-    return not leaks and result["approved_postmortem"] and result["approved_reply"]
+    return not leaks and result["approved_postmortem"] and result["approved_reply"] and not result["reply_markup"]
 
 
 async def _until(what: str, check, roles: asyncio.Task, watcher: SlackWatcher, timeout: float = 900):
@@ -188,6 +189,7 @@ async def _script(console, settings, rt, fake, watcher, roles) -> dict:
                                      and c.get("key") == "cmd-status 1", 30)
     console.print(Panel(Text(answer["args"].get("text", "")), title="ephemeral answer to /incident status 1",
                         title_align="left"))
+    await _incident_channel(console, settings, rt, fake, watcher, roles, url)
 
     console.rule("3. Alerts resolve; the incident closes after its quiet period")
     for row in (r for r in rows if r["phase"] == "resolved"):
@@ -211,14 +213,45 @@ async def _script(console, settings, rt, fake, watcher, roles) -> dict:
     await _until("both drafts to be published", lambda: q(select(func.count(Draft.id)).where(
         Draft.id.in_([postmortem.id, reply.id]), Draft.status == "published")) == 2, roles, watcher)
     replies = await read_topic(rt.bus, settings.topics.ticket_replies, 1)
+    markup: list[str] = []
     for r in replies:
         console.print(Panel(Text(r["body"]), title=f"produced to ticket-replies for {r['ticket_id']}",
                             title_align="left", border_style="green"))
+        # the customer's text is prose alone; which sentence rests on which source travels beside it
+        markup += markup_in(r["body"], allow="<PERSON_1>")
+        keys = sorted({s["key"] for c in r.get("sources", []) for s in c["sources"]})
+        console.print(f"  body: {'clean customer prose' if not markup else f'INTERNAL MARKUP {markup}'}; "
+                      f"sources, sent beside it: {', '.join(keys) or 'none (no source answered)'}")
     dead = await read_topic(rt.bus, settings.topics.dead_letters, 1)
     for d in dead:
         console.print(f"  dead letter from {d['source']['topic']}@{d['source']['offset']}: {d['reason']}")
     return {"approved_postmortem": postmortem.id, "approved_reply": reply.id, "ticket_replies": replies,
+            "reply_markup": markup,
             "dead_letters": dead}
+
+
+async def _incident_channel(console, settings, rt, fake, watcher, roles, url) -> None:
+    """The incident's own channel: a responder says what they did (with personal data, redacted on capture) and
+    pins it with 📌, so the postmortem shows that human action at the time it was said."""
+    from opsdraft.models import IncidentChannel, TimelineEntry
+
+    def q(stmt):
+        with rt.db.session() as s:
+            return s.scalar(stmt)
+
+    console.rule("2b. The incident's own Slack channel: what people say and pin goes on its timeline")
+    row = await _until("the incident's channel", lambda: q(select(IncidentChannel)), roles, watcher, 60)
+    console.print(f"  channel #{row.name} ({row.channel_id}) created, summary pinned, announced in the incidents "
+                  f"channel")
+    said, event = fake.say(row.channel_id, "U0DEMORESPONDER", "Rolling back checkout to v2.3.0 now; Maria "
+                           "Gonzalez (maria.gonzalez@example.com) confirmed the failed payments")
+    for body in (event, fake.react(row.channel_id, said["ts"], APPROVER, "pushpin")):
+        resp = await post_signed(url, settings.slack_signing_secret, body)
+        console.print(f"  event {json.loads(body)['event']['type']} → HTTP {resp.status_code}")
+    entry = await _until("the pinned message on the timeline", lambda: q(select(TimelineEntry).where(
+        TimelineEntry.kind == "pinned")), roles, watcher, 60)
+    console.print(Panel(Text(f"{entry.at:%H:%M:%S} [{entry.source_ref}] {entry.text}"),
+                        title="captured (redacted) as a key timeline entry", title_align="left"))
 
 
 def _describe(row: dict) -> str:

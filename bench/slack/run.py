@@ -1,4 +1,5 @@
-"""Ack latency of the Slack bot: p50/p99 of slash commands and button clicks, first on an idle machine (the
+"""Ack latency of the Slack bot: p50/p99 of slash commands, button clicks and Events API callbacks (messages
+and pins in an incident's channel, captured on its timeline), first on an idle machine (the
 baseline), then while a local model generates drafts on the same machine. Target: p99 <= 200 ms (Slack
 gives up after 3 s).
 
@@ -31,6 +32,7 @@ from bot.ids import ActionId  # noqa: E402
 from opsdraft_app.testing.slacksign import block_action_body, post_signed, slash_command_body  # noqa: E402
 
 SECRET = "bench-signing-secret"
+EVENT_CHANNEL = "C0INC0001"  # the seeded incident's own channel: its message events are captured
 APPROVER = "U0BENCH"
 TARGET_P99_MS = 200.0
 
@@ -84,7 +86,7 @@ def load(model: str) -> None:
 
 def seed(db_url: str, drafts: int) -> list[int]:
     from opsdraft.db import Database, migrate
-    from opsdraft.models import Draft, Incident, Ticket
+    from opsdraft.models import Draft, Incident, IncidentChannel, Ticket
 
     migrate(db_url)
     db = Database(db_url)
@@ -94,6 +96,7 @@ def seed(db_url: str, drafts: int) -> list[int]:
         s.add_all([inc, Ticket(external_id="T-1", subject="Refund", body="charged twice", requester="<PERSON_1>",
                                created_at=datetime(2026, 11, 20, 14, tzinfo=UTC))])
         s.flush()
+        s.add(IncidentChannel(incident_id=inc.id, channel_id=EVENT_CHANNEL, name="inc-1-checkout", roles={}))
         rows = [Draft(request_id=f"bench-{i}", kind="postmortem", subject_type="incident", subject_id=inc.id,
                       title="Postmortem", body="## Summary\nCheckout failed after a deploy.\n" * 20, sources=[],
                       notes=[], model="none", slack_channel="C0INCIDENTS") for i in range(drafts)]
@@ -109,11 +112,27 @@ def seed(db_url: str, drafts: int) -> list[int]:
 def requests_for(n: int, draft_ids: list[int], response_url: str) -> list[tuple[str, bytes]]:
     """A mix like a busy incident channel's: commands that answer in the ack, commands whose work follows it,
     and button clicks (approvals post to Slack and the database after the ack; Edit opens a modal)."""
+    from opsdraft_app.testing.slackfake import FakeSlack
+
     rnd = random.Random(7)
     ids = iter(draft_ids)
+    people = FakeSlack(token="unused")  # not started: it only builds the event envelopes Slack would send
+    said: list[str] = []
     out = []
     for i in range(n):
-        kind = rnd.choice(["list", "status", "suggest", "help", "usage", "approve", "edit"])
+        kind = rnd.choice(["list", "status", "suggest", "help", "usage", "approve", "edit", "message", "message",
+                           "pin"])
+        if kind == "pin" and not said:
+            kind = "message"
+        if kind == "message":  # redacted and stored after the ack, like everything said in the channel
+            m, body = people.say(EVENT_CHANNEL, f"U0P{i % 7}", f"step {i}: restarted pod checkout-{i} for "
+                                                                f"jane{i}@example.com, rollback next")
+            said.append(m["ts"])
+            out.append(("event message", body))
+            continue
+        if kind == "pin":
+            out.append(("event pin", people.pin(EVENT_CHANNEL, rnd.choice(said), APPROVER)))
+            continue
         if kind in ("approve", "edit"):
             action = ActionId.draft_approve if kind == "approve" else ActionId.draft_edit
             d = next(ids)
@@ -143,7 +162,7 @@ async def measure(url: str, reqs: list[tuple[str, bytes]], concurrency: int) -> 
             ms = (time.perf_counter() - t) * 1000
             if r.status_code != 200:
                 raise SystemExit(f"{label}: HTTP {r.status_code} {r.text[:200]}")
-            out.setdefault(label.split()[0] if label.startswith("click") else "slash", []).append(ms)
+            out.setdefault(label.split()[0] if label.startswith(("click", "event")) else "slash", []).append(ms)
             await asyncio.sleep(rnd.uniform(0.005, 0.05))
 
     async with httpx.AsyncClient(timeout=10) as client:

@@ -315,6 +315,9 @@ class FakeSlack:
         self._lock = threading.RLock()
         self._ts_counter = 0
         self._view_counter = 0
+        self._event_counter = 0
+        self._user_ts = 0.0
+        self._channel_counter = 0
         # Answers queued per method by rate_limit_next / fail_next: (HTTP status, body, headers).
         self._scripted: dict[str, list[tuple[int, dict, dict[str, str]]]] = {}
         self._response_urls: dict[str, dict] = {}
@@ -427,6 +430,86 @@ class FakeSlack:
     def add_usergroup(self, group_id: str, users: list[str]) -> None:
         with self._lock:
             self.usergroups[group_id] = list(users)
+
+    # ----------------------------------------------------------------------------- people in channels: events
+
+    def channel_named(self, name: str) -> dict | None:
+        with self._lock:
+            return next((c for c in self.channels.values() if c.get("name") == name), None)
+
+    def envelope(self, event: dict) -> bytes:
+        """An Events API ``event_callback`` body, as Slack POSTs it (JSON), with a fresh event id."""
+        with self._lock:
+            self._event_counter += 1
+            n = self._event_counter
+        return json.dumps({
+            "token": "fake-verification-token", "team_id": TEAM_ID, "api_app_id": APP_ID, "event": event,
+            "type": "event_callback", "event_id": f"Ev{n:08d}", "event_time": int(time.time()),
+            "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
+            "is_ext_shared_channel": False, "event_context": f"ctx-{n}",
+        }).encode()
+
+    def say(self, channel: str, user: str, text: str, thread_ts: str | None = None) -> tuple[dict, bytes]:
+        """``user`` posts ``text``: the message is stored (a member's post into a live channel) and the
+        ``message`` event Slack would send is returned with it."""
+        with self._lock:
+            c = self.channels.get(channel)
+            if c is not None and c.get("is_archived"):
+                raise AssertionError(f"{channel} is archived: nobody can post there")
+            m = self._new_message(channel, text, None, thread_ts)
+            # People post now: a wall-clock ts (unique, rising), so the message sorts among the incident's
+            # real events the way a real one would.
+            self._user_ts = max(round(time.time(), 6), self._user_ts + 0.000001)
+            m["user"], m["ts"] = user, f"{self._user_ts:.6f}"
+        event = {"type": "message", "channel": channel, "user": user, "text": text, "ts": m["ts"],
+                 "channel_type": "channel", "event_ts": m["ts"], "team": TEAM_ID}
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        return m, self.envelope(event)
+
+    def edit(self, channel: str, ts: str, text: str) -> bytes:
+        with self._lock:
+            m = self._find(channel, ts)
+            assert m is not None, f"no message {ts} in {channel}"
+            m["text"], m["edited"] = text, True
+            edited_ts = self._next_ts()
+        return self.envelope({"type": "message", "subtype": "message_changed", "channel": channel, "hidden": True,
+                              "ts": edited_ts, "event_ts": edited_ts, "channel_type": "channel",
+                              "message": {"type": "message", "user": m["user"], "text": text, "ts": ts,
+                                          "edited": {"user": m["user"], "ts": edited_ts}}})
+
+    def delete(self, channel: str, ts: str) -> bytes:
+        with self._lock:
+            self._messages = [m for m in self._messages if not (m["channel"] == channel and m["ts"] == ts)]
+            now = self._next_ts()
+        return self.envelope({"type": "message", "subtype": "message_deleted", "channel": channel, "hidden": True,
+                              "ts": now, "deleted_ts": ts, "event_ts": now, "channel_type": "channel"})
+
+    def react(self, channel: str, ts: str, user: str, reaction: str = "pushpin") -> bytes:
+        with self._lock:
+            m = self._find(channel, ts)
+            assert m is not None, f"no message {ts} in {channel}"
+            m.setdefault("reactions", {}).setdefault(reaction, []).append(user)
+            now = self._next_ts()
+        return self.envelope({"type": "reaction_added", "user": user, "reaction": reaction,
+                              "item_user": m["user"], "item": {"type": "message", "channel": channel, "ts": ts},
+                              "event_ts": now})
+
+    def pin(self, channel: str, ts: str, user: str) -> bytes:
+        with self._lock:
+            m = self._find(channel, ts)
+            assert m is not None, f"no message {ts} in {channel}"
+            m["pinned"] = True
+            now = self._next_ts()
+        message = {"type": "message", "user": m["user"], "text": m["text"], "ts": ts}
+        return self.envelope({"type": "pin_added", "user": user, "channel_id": channel, "event_ts": now,
+                              "item": {"type": "message", "channel": channel, "created_by": user,
+                                       "message": message}})
+
+    @staticmethod
+    def url_verification(challenge: str = "fake-challenge") -> bytes:
+        return json.dumps({"token": "fake-verification-token", "challenge": challenge,
+                           "type": "url_verification"}).encode()
 
     def _match(self, predicate: Callable[[dict], bool], start: int) -> dict | None:
         with self._lock:
@@ -700,8 +783,21 @@ def _auth_test(fake: FakeSlack, args: dict) -> dict:
     }
 
 
+def _postable(fake: FakeSlack, channel: str) -> None:
+    """Real Slack refuses posts to an archived channel, and from a bot that is not a member of a channel it
+    knows the members of (channels made with add_channel and no members list are open to the bot)."""
+    c = fake.channels.get(channel)
+    if c is None:
+        return
+    if c.get("is_archived"):
+        raise _SlackError("is_archived")
+    if "members" in c and BOT_USER_ID not in c["members"]:
+        raise _SlackError("not_in_channel")
+
+
 def _chat_post_message(fake: FakeSlack, args: dict) -> dict:
     channel = _require_channel(args)
+    _postable(fake, channel)
     _check_message_content(args)
     m = fake._new_message(channel, args.get("text", ""), args.get("blocks"), args.get("thread_ts"))
     return {"channel": channel, "ts": m["ts"], "message": _message_payload(m)}
@@ -709,6 +805,7 @@ def _chat_post_message(fake: FakeSlack, args: dict) -> dict:
 
 def _chat_update(fake: FakeSlack, args: dict) -> dict:
     channel = _require_channel(args)
+    _postable(fake, channel)
     ts = args.get("ts")
     if not ts:
         raise _SlackError("invalid_arguments", response_metadata={"messages": ["missing required field: ts"]})
@@ -853,10 +950,10 @@ def _conversations_info(fake: FakeSlack, args: dict) -> dict:
             "is_group": channel[0] == "G",
             "is_im": channel[0] == "D",
             "is_private": channel[0] in "GD",
-            "is_archived": False,
-            "is_member": True,
+            "is_archived": bool(known.get("is_archived")),
+            "is_member": BOT_USER_ID in known.get("members", [BOT_USER_ID]),
             "created": 1700000000,
-            **{k: v for k, v in known.items() if k not in ("id", "name")},
+            **{k: v for k, v in known.items() if k not in ("id", "name", "members", "is_archived")},
         }
     }
 
@@ -937,7 +1034,138 @@ def _files_complete_upload_external(fake: FakeSlack, args: dict) -> dict:
     return {"files": out}
 
 
+# ---------------------------------------------------------------------------------------------------
+# Channels: create, invite, archive, history, pins, reactions, with Slack's rules and errors
+# ---------------------------------------------------------------------------------------------------
+
+MAX_CHANNEL_NAME = 80
+
+
+def _check_channel_name(name: Any) -> str:
+    """Slack's rules: 1-80 characters, lowercase letters, digits, hyphens, underscores (and some unicode,
+    which opsdraft never makes); not only punctuation."""
+    if not isinstance(name, str) or not name:
+        raise _SlackError("invalid_name_required")
+    if len(name) > MAX_CHANNEL_NAME:
+        raise _SlackError("invalid_name_maxlength")
+    if any(not (ch.islower() or ch.isdigit() or ch in "-_") for ch in name):
+        raise _SlackError("invalid_name_specials")
+    if all(ch in "-_" for ch in name):
+        raise _SlackError("invalid_name_punctuation")
+    return name
+
+
+def _live_channel(fake: FakeSlack, args: dict) -> dict:
+    channel = _require_channel(args)
+    c = fake.channels.get(channel)
+    if c is None:
+        raise _SlackError("channel_not_found")
+    return c
+
+
+def _conversations_create(fake: FakeSlack, args: dict) -> dict:
+    name = _check_channel_name(args.get("name"))
+    if any(c.get("name") == name for c in fake.channels.values()):  # archived ones keep their names too
+        raise _SlackError("name_taken")
+    fake._channel_counter += 1
+    private = _truthy(args.get("is_private"))
+    cid = f"{'G' if private else 'C'}0INC{fake._channel_counter:04d}"
+    fake.channels[cid] = {"id": cid, "name": name, "members": [BOT_USER_ID], "is_archived": False,
+                          "is_private": private, "creator": BOT_USER_ID, "pins": []}
+    return {"channel": {"id": cid, "name": name, "is_channel": not private, "is_group": private,
+                        "is_private": private, "is_archived": False, "is_member": True,
+                        "creator": BOT_USER_ID, "created": int(time.time())}}
+
+
+def _conversations_invite(fake: FakeSlack, args: dict) -> dict:
+    c = _live_channel(fake, args)
+    if c.get("is_archived"):
+        raise _SlackError("is_archived")
+    members = c.setdefault("members", [BOT_USER_ID])
+    if BOT_USER_ID not in members:
+        raise _SlackError("not_in_channel")
+    users = [u.strip() for u in str(args.get("users") or "").split(",") if u.strip()]
+    if not users:
+        raise _SlackError("no_user")
+    for user in users:
+        if user == BOT_USER_ID:
+            raise _SlackError("cant_invite_self")
+        if user[0] not in "UW" or (fake.users and user not in fake.users):
+            raise _SlackError("user_not_found", errors=[{"user": user, "ok": False, "error": "user_not_found"}])
+    fresh = [u for u in users if u not in members]
+    if not fresh:
+        raise _SlackError("already_in_channel")
+    members += fresh
+    return {"channel": {"id": c["id"], "name": c["name"], "is_member": True}}
+
+
+def _conversations_archive(fake: FakeSlack, args: dict) -> dict:
+    c = _live_channel(fake, args)
+    if c.get("is_archived"):
+        raise _SlackError("already_archived")
+    if BOT_USER_ID not in c.get("members", [BOT_USER_ID]):
+        raise _SlackError("not_in_channel")
+    c["is_archived"] = True
+    return {}
+
+
+def _conversations_history(fake: FakeSlack, args: dict) -> dict:
+    channel = _require_channel(args)
+    if BOT_USER_ID not in fake.channels.get(channel, {}).get("members", [BOT_USER_ID]):
+        raise _SlackError("not_in_channel")
+    latest = float(args.get("latest") or "inf")
+    inclusive = _truthy(args.get("inclusive"))
+    found = [m for m in fake._messages if m["channel"] == channel and not m.get("thread_ts")
+             and (float(m["ts"]) < latest or (inclusive and float(m["ts"]) == latest))]
+    found.sort(key=lambda m: float(m["ts"]), reverse=True)
+    limit = int(args.get("limit") or 100)
+    out = []
+    for m in found[:limit]:
+        msg = {"type": "message", "user": m["user"], "text": m["text"], "ts": m["ts"]}
+        if m["user"] == BOT_USER_ID:
+            msg["bot_id"] = BOT_ID
+        out.append(msg)
+    return {"messages": out, "has_more": len(found) > limit}
+
+
+def _pins_add(fake: FakeSlack, args: dict) -> dict:
+    c = _live_channel(fake, args)
+    ts = str(args.get("timestamp") or "")
+    if c.get("is_archived"):
+        raise _SlackError("is_archived")
+    if BOT_USER_ID not in c.get("members", [BOT_USER_ID]):
+        raise _SlackError("not_in_channel")
+    m = fake._find(c["id"], ts)
+    if m is None:
+        raise _SlackError("message_not_found")
+    if m.get("pinned"):
+        raise _SlackError("already_pinned")
+    m["pinned"] = True
+    return {}
+
+
+def _reactions_add(fake: FakeSlack, args: dict) -> dict:
+    channel = _require_channel(args)
+    m = fake._find(channel, str(args.get("timestamp") or ""))
+    if m is None:
+        raise _SlackError("message_not_found")
+    name = str(args.get("name") or "")
+    if not name:
+        raise _SlackError("invalid_name")
+    users = m.setdefault("reactions", {}).setdefault(name, [])
+    if BOT_USER_ID in users:
+        raise _SlackError("already_reacted")
+    users.append(BOT_USER_ID)
+    return {}
+
+
 _HANDLERS: dict[str, Callable[[FakeSlack, dict], dict]] = {
+    "conversations.create": _conversations_create,
+    "conversations.invite": _conversations_invite,
+    "conversations.archive": _conversations_archive,
+    "conversations.history": _conversations_history,
+    "pins.add": _pins_add,
+    "reactions.add": _reactions_add,
     "usergroups.users.list": _usergroups_users_list,
     "files.getUploadURLExternal": _files_get_upload_url_external,
     "files.completeUploadExternal": _files_complete_upload_external,
