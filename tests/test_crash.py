@@ -99,6 +99,9 @@ def run(kafka_bootstrap: str, db_url: str, tmp: Path, kills: int, seed: int) -> 
            "OPSDRAFT_DATA_DIR": str(tmp / uid), "OPSDRAFT_CONSUMER_GROUP": f"crash-{uid}",
            "OPSDRAFT_REDACTION_MODE": "patterns", "OPSDRAFT_REDACTION_KEY": "crash-test",
            "OPSDRAFT_INCIDENT_QUIET_PERIOD_S": "1000000000", "OPSDRAFT_LOG_LEVEL": "WARNING",
+           # The events are dated weeks back: retention (by the lines' own time) would purge the unattached log
+           # lines at each restart and the runs could not be compared. Delivery is what this test is about.
+           "OPSDRAFT_RETENTION_UNATTACHED_LOGS_DAYS": "0",
            **{f"OPSDRAFT_TOPIC_{k.upper()}": v for k, v in topics.model_dump().items()}}
     migrate(db_url)
     rows = events()
