@@ -333,14 +333,17 @@ async def _handle_batch(loop: _Loop, msgs: list[Message], handler: BatchHandler)
                 CONSUMED.labels(topic, "applied").inc(applied[topic])
                 CONSUMED.labels(topic, "duplicate").inc(n - applied[topic])
             break
-        except OperationalError:
+        except OperationalError as exc:
             if loop.stop.is_set():
                 raise
             FAILURES.labels(items[0][0].topic, "database").inc()
-            log.warning("database unavailable applying a batch of %d; retrying in %.1fs", len(items), delay)
+            log.warning("database unavailable applying a batch of %d (%s); retrying in %.1fs", len(items),
+                        str(exc.orig or exc).splitlines()[0][:300], delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30)
-        except Exception:  # one message spoils the batch (or a rebalance overlap): apply them one at a time
+        except Exception as exc:  # one message spoils the batch (or a rebalance overlap): apply them one at a time
+            FAILURES.labels(items[0][0].topic, "batch").inc()
+            log.warning("a batch of %d failed (%r); applying its messages one at a time", len(items), exc)
             for msg, _ in items:
                 await _handle_one(loop, msg)
             break

@@ -274,6 +274,16 @@ class Placeholder(Base):
     sealed: Mapped[str | None] = mapped_column(Text, default=None)
 
 
+class PlaceholderCounter(Base):
+    """The highest placeholder number used per scope and entity type, so a new placeholder's number is one row's
+    read, not a sort of the scope's placeholders (a busy service's log scope holds tens of thousands)."""
+
+    __tablename__ = "placeholder_counters"
+    scope: Mapped[str] = mapped_column(String(100), primary_key=True)
+    entity_type: Mapped[str] = mapped_column(String(60), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
 class ConsumerOffset(Base):
     """A consumer group's position in one partition, moved in the same transaction as the effects of the messages
     below it (opsdraft/offsets.py): exactly-once by offsets, one row per partition."""

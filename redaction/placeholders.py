@@ -98,6 +98,10 @@ class PlaceholderMap:
         return dict(self._entries)
 
     @property
+    def new_count(self) -> int:
+        return len(self._new)
+
+    @property
     def new_entries(self) -> dict[str, str]:
         return dict(self._new)
 

@@ -33,7 +33,9 @@ from opsdraft.offsets import done_count  # noqa: E402
 from opsdraft.settings import Topics, load_settings  # noqa: E402
 from opsdraft_app.runner import runtime  # noqa: E402
 
-T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+# Live traffic: events from now on. (Events hours old make the quiet-period closer close incidents while their
+# later alerts are still being read, which re-opens them: replaying an old backlog costs that churn; see README.)
+T0 = datetime.now(UTC).replace(microsecond=0)
 SERVICES = ["checkout", "payments", "search", "orders-db", "auth"]
 
 
@@ -57,8 +59,8 @@ def alerts(n: int) -> list[bytes]:
             "fingerprint": f"fp-{i // 3}", "name": f"Alert{(i // 3) % 40}", "service": SERVICES[i % 5],
             "status": status, "severity": ["critical", "warning", "info"][i % 3],
             "summary": f"error ratio above {i % 30}% on {SERVICES[i % 5]}-{i % 7}",
-            "starts_at": (T0 + timedelta(seconds=i)).isoformat(),
-            "ends_at": (T0 + timedelta(seconds=i + 60)).isoformat() if status == "resolved" else None,
+            "starts_at": (T0 + timedelta(milliseconds=10 * i)).isoformat(),  # a storm: 100 alert events/s
+            "ends_at": (T0 + timedelta(milliseconds=10 * i + 60_000)).isoformat() if status == "resolved" else None,
         }).encode())
     return out
 
@@ -88,13 +90,23 @@ async def raw_rate(bootstrap: str, topic: str, n: int) -> float:
     return (n - first) / (time.perf_counter() - start)
 
 
+def partition_key(kind: str, payload: bytes) -> bytes | None:
+    if kind == "alerts":
+        return json.loads(payload)["fingerprint"].encode()
+    if kind == "tickets":
+        return json.loads(payload)["id"].encode()
+    return None
+
+
 async def pipeline_rate(settings, bootstrap: str, topic_attr: str, payloads: list[bytes]) -> float:
     from consumers.worker import run as run_consumers
 
     async with runtime(settings, bootstrap) as rt:
         topic = getattr(settings.topics, topic_attr)
         for p in payloads:
-            await rt.bus.producer.send(topic, p)
+            # Keyed as the webhook receivers key them (consumers/sources): an alert's events by its fingerprint,
+            # a ticket's by its id, so each one's events stay in order on one partition; log lines unkeyed.
+            await rt.bus.producer.send(topic, p, key=partition_key(topic_attr, p))
         await rt.bus.producer.flush()
         stop = asyncio.Event()
         task = asyncio.create_task(run_consumers(rt, stop))
@@ -141,10 +153,39 @@ async def alert_latency(settings, bootstrap: str, samples: int = 20) -> list[flo
         return out
 
 
+CREATED_DATABASES: list[str] = []
+
+
+def fresh_postgres(server_url: str, name: str) -> str:
+    """A new database on the server for one measurement: rows left by earlier runs (open incidents, placeholders)
+    would make each run slower than the last and the figures incomparable. Dropped at the end (drop_created)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    CREATED_DATABASES.append(name)
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_created(server_url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for name in CREATED_DATABASES:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+POSTGRES = os.environ.get("OPSDRAFT_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
 def settings_for(db: str, tmp: Path, bootstrap: str, redaction: str):
     uid = uuid.uuid4().hex[:8]
-    url = "" if db == "sqlite" else os.environ.get("OPSDRAFT_BENCH_POSTGRES",
-                                                   "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    url = "" if db == "sqlite" else fresh_postgres(POSTGRES, f"opsdraft_bench_{uid}")
     return load_settings(data_dir=tmp / uid, database_url=url, kafka_bootstrap_servers=bootstrap,
                          topics=Topics(**{k: f"{v}-{uid}" for k, v in Topics().model_dump().items()}),
                          consumer_group=f"bench-{uid}", redaction_mode=redaction, redaction_key="bench")
@@ -158,6 +199,14 @@ async def main() -> None:
     ap.add_argument("--db", default="sqlite,postgres")
     ap.add_argument("--redaction", default="presidio", choices=["presidio", "patterns"])
     args = ap.parse_args()
+    try:
+        await measure(args)
+    finally:
+        if CREATED_DATABASES:
+            drop_created(POSTGRES)
+
+
+async def measure(args: argparse.Namespace) -> None:
     kinds = {"logs": logs, "alerts": alerts, "tickets": tickets}
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
         rows = []
