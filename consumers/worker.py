@@ -125,8 +125,19 @@ class Dispatcher(BatchHandler):
         return "log", parse_log(fields)
 
 
-async def close_quiet_incidents(rt: Runtime, ingest: Ingest, stop: asyncio.Event, every: float = 1.0) -> None:
+async def close_quiet_incidents(rt: Runtime, ingest: Ingest, stop: asyncio.Event, every: float = 1.0,
+                                caught_up: asyncio.Event | None = None) -> None:
+    """Every `every` seconds, close the incidents quiet for long enough. Not while the consumers read a backlog
+    (`caught_up` clear): the quiet period is counted in the alerts' own time, so in a backlog (a restart after
+    downtime, a replay) an incident whose alerts resolved long ago would close between two batches and reopen at
+    its next alert further on, each time drafting a postmortem that the reopen then supersedes."""
     while not stop.is_set():
+        if caught_up is not None and not caught_up.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), every)
+            except TimeoutError:
+                pass
+            continue
         try:
             def _close():
                 with rt.db.session() as s:
@@ -148,10 +159,11 @@ async def close_quiet_incidents(rt: Runtime, ingest: Ingest, stop: asyncio.Event
 async def run(rt: Runtime, stop: asyncio.Event) -> None:
     dispatch = Dispatcher(rt)
     t = rt.settings.topics
+    caught_up = asyncio.Event()
     await asyncio.gather(
         consume(rt.bus, rt.db, [t.alerts, t.logs, t.tickets, t.incident_commands, t.changes],
                 f"{rt.settings.consumer_group}-consumers", dispatch, t.dead_letters, rt.redactor.redact, stop,
-                seal=sealer(rt.settings)),
-        close_quiet_incidents(rt, dispatch.ingest, stop),
+                seal=sealer(rt.settings), caught_up=caught_up),
+        close_quiet_incidents(rt, dispatch.ingest, stop, caught_up=caught_up),
         run_retention(rt.db, rt.settings, stop),
     )

@@ -244,7 +244,7 @@ class _Loop:
 
 async def consume(bus: Bus, db: Database, topics: list[str], group: str, handler: Handler,
                   dead_letter_topic: str, redact: Redact, stop: asyncio.Event, seal: Seal | None = None,
-                  parallel: int = 1) -> None:
+                  parallel: int = 1, caught_up: asyncio.Event | None = None) -> None:
     """Consume `topics` as `group` until `stop` is set, exactly once by offsets (opsdraft/offsets.py): each
     transaction that applies messages also moves the group's stored offsets past them, and on assignment the
     consumer seeks to those. A BatchHandler's messages are applied a fetched batch per transaction (falling back to
@@ -252,7 +252,9 @@ async def consume(bus: Bus, db: Database, topics: list[str], group: str, handler
     the dead-letter topic, redacted (and, with `seal`, encrypted whole for `opsdraft dlq replay`): no single message
     stops the loop. With `parallel` > 1 a plain handler takes up to that many messages of a batch at once, each in
     its own transaction; messages with the same key (and partition) still go one after another, in order.
-    Broker commits still follow each batch, for lag tools; the stored offsets are what counts."""
+    Broker commits still follow each batch, for lag tools; the stored offsets are what counts. `caught_up`, if
+    given, is set while the group has read everything there is (an empty fetch, or a batch that reached each of its
+    partitions' high watermark) and cleared while a backlog remains."""
     loop = _Loop(bus, db, group, handler, dead_letter_topic, redact, stop, seal)
     consumer = bus.consumer([], group)
     listener = _SeekToStored(db, group)
@@ -264,6 +266,8 @@ async def consume(bus: Bus, db: Database, topics: list[str], group: str, handler
             batch = await consumer.getmany(timeout_ms=300)
             msgs = [Message.from_record(r) for records in batch.values() for r in records]
             if not msgs:
+                if caught_up is not None:
+                    caught_up.set()
                 continue
             fresh = [m for m in msgs if (m.topic, m.partition) not in listener.started]
             if fresh:
@@ -282,11 +286,15 @@ async def consume(bus: Bus, db: Database, topics: list[str], group: str, handler
                 await consumer.commit(commits)
             except Exception as exc:  # a rebalance under way: harmless, the database holds the real offsets
                 log.info("broker commit skipped: %r", exc)
+            behind = False
             for tp, offset in commits.items():
                 # The high watermark comes with each fetch response (no extra request). Tansu gets it right;
                 # its ListOffsets (end_offsets) answer is the one that is wrong.
                 if (end := consumer.highwater(tp)) is not None:
                     CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(max(end - offset, 0))
+                    behind = behind or end > offset
+            if caught_up is not None:
+                caught_up.clear() if behind else caught_up.set()
     finally:
         await consumer.stop()
 
