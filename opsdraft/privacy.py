@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from opsdraft.models import Placeholder, PlaceholderCounter
@@ -59,23 +59,32 @@ class ScopedRedactor:
         self.map = PlaceholderMap(key, sealer=Sealer(key) if seal else None, lookup=self._stored,
                                   last_number=self._last_number)
         self._saved: set[str] = set()
-        self._counters: dict[str, PlaceholderCounter | None] = {}
+        self._counted: dict[str, bool] = {}  # entity type -> whether the scope has a counter row for it
+        self._stored_counters: dict[str, int] | None = None
 
     def _stored(self, digests: list[str]) -> dict[str, str]:
         # New placeholders are inserted as they are made (_flush), so another ScopedRedactor of this scope in the
         # same transaction sees them here.
+        # The table's columns, not the ORM class's: a Core query does not flush the session's pending objects first.
         out: dict[str, str] = {}
+        table = Placeholder.__table__
         for i in range(0, len(digests), 500):
-            rows = self.session.execute(select(Placeholder.digest, Placeholder.placeholder).where(
-                Placeholder.scope == self.scope, Placeholder.digest.in_(digests[i:i + 500])))
+            rows = self.session.execute(select(table.c.digest, table.c.placeholder).where(
+                table.c.scope == self.scope, table.c.digest.in_(digests[i:i + 500])))
             out.update((digest, placeholder) for digest, placeholder in rows)
         return out
 
     def _last_number(self, entity_type: str) -> int:
         # One row's read (migration 0011 made a row for every scope and type stored before counters existed).
-        counter = self.session.get(PlaceholderCounter, (self.scope, entity_type))
-        self._counters[entity_type] = counter
-        return counter.last if counter is not None else 0
+        # Counters, like placeholders, are written as they move (_flush), so another ScopedRedactor of this scope
+        # in the same transaction reads the number this one reached.
+        if self._stored_counters is None:  # the scope's few counters, all in one read
+            table = PlaceholderCounter.__table__
+            self._stored_counters = dict(self.session.execute(select(table.c.entity_type, table.c.last).where(
+                table.c.scope == self.scope)).all())
+        last = self._stored_counters.get(entity_type)
+        self._counted[entity_type] = last is not None
+        return last or 0
 
     def text(self, value: str, source: str | None = None) -> str:
         """`source` (logs|alerts|tickets) overrides the scope's: an incident scope holds both alerts and logs."""
@@ -121,19 +130,14 @@ class ScopedRedactor:
             m = PLACEHOLDER_PATTERN.fullmatch(row["placeholder"])
             if m:
                 last[m[1]] = max(last.get(m[1], 0), int(m[2]))
-        added = False
+        table = PlaceholderCounter.__table__
         for entity_type, n in last.items():
-            counter = self._counters.get(entity_type)
-            if counter is None:  # the first placeholder of this type in the scope (or counted from its rows)
-                counter = self.session.get(PlaceholderCounter, (self.scope, entity_type))  # another redactor's?
-            if counter is None:
-                counter = PlaceholderCounter(scope=self.scope, entity_type=entity_type, last=n)
-                self.session.add(counter)
-                added = True
-            self._counters[entity_type] = counter
-            counter.last = max(counter.last, n)
-        if added:  # so that another redactor of this scope in this transaction finds it (session.get)
-            self.session.flush()
+            if self._counted.get(entity_type):
+                self.session.execute(update(table).where(
+                    table.c.scope == self.scope, table.c.entity_type == entity_type, table.c.last < n).values(last=n))
+            else:  # the scope's first placeholder of this type
+                self.session.execute(insert(table).values(scope=self.scope, entity_type=entity_type, last=n))
+                self._counted[entity_type] = True
 
 
 def ticket_scope(external_id: str) -> str:
