@@ -3,6 +3,7 @@ prepared as settings say (dtype, prompt lookup, time limit)."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,7 @@ LOOKUP_MAX_COST = 1.4
 # In-process models by (setting, cache dir, format): loading one takes seconds to minutes and gigabytes.
 _CACHE: dict[tuple[str, str, str], HFGenerator] = {}
 _CACHE_LOCK = threading.Lock()
+_LOWERED: list[int] = []  # the nice added to this process, once (a priority lowered cannot be raised back)
 
 
 def load_generator(
@@ -116,6 +118,7 @@ def _prepare(
     setting: str, cache_dir: Path, torch_dtype, quantized: str | None, settings: Settings, progress: Progress | None
 ) -> HFGenerator:
     """Load the model and put it in the format and decoding mode settings ask for."""
+    lower_priority(settings.model_nice)  # before loading: converting and timing the kernels take every core too
     gen = load_model(setting, cache_dir, torch_dtype, progress)
     if quantized:
         quantize(gen, quantized)
@@ -126,6 +129,22 @@ def _prepare(
     gen.prompt_lookup = prompt_lookup_setting(default, settings.model_prompt_lookup)
     gen.max_time_s = settings.model_timeout_s or LOCAL_MAX_TIME_S
     return gen
+
+
+def lower_priority(nice: int) -> None:
+    """Lower this process's CPU priority by `nice` (settings.model_nice), once per process, so that the model
+    takes only the CPU time other roles leave (bench/slack: the bot's acks). On Linux a nice value belongs to
+    each thread and a new thread takes its creator's, so every thread running now is lowered: torch's OpenMP
+    workers and the executor's threads made later inherit it."""
+    if nice <= 0 or _LOWERED or not hasattr(os, "setpriority"):
+        return
+    _LOWERED.append(nice)
+    tasks = Path("/proc/self/task")
+    for tid in [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]:  # 0: the process (not Linux)
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+        except OSError:  # a thread that ended meanwhile
+            continue
 
 
 def _lookup_default(gen: HFGenerator) -> int:
