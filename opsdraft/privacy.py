@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from opsdraft.models import Placeholder, PlaceholderCounter
@@ -30,9 +30,18 @@ def source_policies(settings: Settings) -> dict[str, SourcePolicy]:
     return out
 
 
+def redactor_config(settings: Settings) -> tuple:
+    """What the redactor is built from: picklable, so another process can build the same one (redactor_from)."""
+    return (settings.redaction_mode, tuple(settings.redaction_allow), tuple(settings.redaction_deny),
+            tuple(sorted(source_policies(settings).items())))
+
+
+def redactor_from(config: tuple) -> Redactor:
+    return _redactor(*config)
+
+
 def get_redactor(settings: Settings) -> Redactor:
-    return _redactor(settings.redaction_mode, tuple(settings.redaction_allow), tuple(settings.redaction_deny),
-                     tuple(sorted(source_policies(settings).items())))
+    return redactor_from(redactor_config(settings))
 
 
 def install_log_redaction(settings: Settings) -> None:
@@ -59,7 +68,6 @@ class ScopedRedactor:
         self.map = PlaceholderMap(key, sealer=Sealer(key) if seal else None, lookup=self._stored,
                                   last_number=self._last_number)
         self._saved: set[str] = set()
-        self._counted: dict[str, bool] = {}  # entity type -> whether the scope has a counter row for it
         self._stored_counters: dict[str, int] | None = None
 
     def _stored(self, digests: list[str]) -> dict[str, str]:
@@ -82,9 +90,7 @@ class ScopedRedactor:
             table = PlaceholderCounter.__table__
             self._stored_counters = dict(self.session.execute(select(table.c.entity_type, table.c.last).where(
                 table.c.scope == self.scope)).all())
-        last = self._stored_counters.get(entity_type)
-        self._counted[entity_type] = last is not None
-        return last or 0
+        return self._stored_counters.get(entity_type, 0)
 
     def text(self, value: str, source: str | None = None) -> str:
         """`source` (logs|alerts|tickets) overrides the scope's: an incident scope holds both alerts and logs."""
@@ -130,14 +136,21 @@ class ScopedRedactor:
             m = PLACEHOLDER_PATTERN.fullmatch(row["placeholder"])
             if m:
                 last[m[1]] = max(last.get(m[1], 0), int(m[2]))
-        table = PlaceholderCounter.__table__
         for entity_type, n in last.items():
-            if self._counted.get(entity_type):
-                self.session.execute(update(table).where(
-                    table.c.scope == self.scope, table.c.entity_type == entity_type, table.c.last < n).values(last=n))
-            else:  # the scope's first placeholder of this type
-                self.session.execute(insert(table).values(scope=self.scope, entity_type=entity_type, last=n))
-                self._counted[entity_type] = True
+            self.session.execute(_raise_counter(self.session, self.scope, entity_type, n))
+
+
+def _raise_counter(session: Session, scope: str, entity_type: str, n: int):
+    """INSERT the counter, or raise it to n if it is lower: an upsert, so that two writers making a scope's first
+    placeholder of a type (the bot and the consumers, two redactors in one transaction) do not collide."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = PlaceholderCounter.__table__
+    postgres = session.get_bind().dialect.name == "postgresql"
+    stmt = (postgresql.insert if postgres else sqlite.insert)(table).values(scope=scope, entity_type=entity_type,
+                                                                          last=n)
+    highest = (func.greatest if postgres else func.max)(table.c.last, stmt.excluded.last)  # max(a, b) in SQLite
+    return stmt.on_conflict_do_update(index_elements=[table.c.scope, table.c.entity_type], set_={"last": highest})
 
 
 def ticket_scope(external_id: str) -> str:

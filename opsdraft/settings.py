@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     reply_min_similarity: float = Field(default=0.30, ge=0, le=1)
 
     redaction_mode: Literal["auto", "presidio", "patterns"] = "auto"
+    # Processes that find what to redact in log lines ahead of the consumer, on other cores (consumers/
+    # span_workers.py); 0: the consumer does it itself. Finding is about 40% of a log line's ingest, so one worker
+    # on a machine with a core to spare lifts logs/s by about half (bench/ingest --redaction-workers). Each loads
+    # its own redactor (~0.5 GB with Presidio) and is ready some seconds after start.
+    redaction_workers: int = Field(default=0, ge=0, le=8)
     redaction_key: str = ""  # HMAC key for placeholder consistency; empty: generated once in data_dir
 
     incident_quiet_period_s: float = Field(default=300.0, ge=0)
@@ -310,6 +315,12 @@ class Settings(BaseSettings):
     llm_dtype: str = ""
     # OpenMP threads per FAISS search: searches come one query at a time, where more threads only add jitter.
     faiss_threads: int = Field(default=1, ge=1, le=1024)
+    model_nice: int = Field(default=10, ge=0, le=19, description=(
+        "How much a process running an in-process model lowers its CPU priority (Unix nice, added once, when "
+        "the model loads; 0: unchanged). Decoding keeps every core busy, so at equal priority the bot's acks "
+        "waited for CPU behind it (bench/slack: p99 0.4-0.5 s on 2 cores); lowered, the model still uses idle "
+        "cores but yields them to the other roles at once. In a process that runs other roles too, they are "
+        "lowered with it (relative to other programs only)."))
     # A Markdown file with $summary-style fields replacing the built-in postmortem layout
     # (summarizer/prompts.py, POSTMORTEM_TEMPLATE lists the fields); empty: the built-in one.
     postmortem_template: Path | None = None

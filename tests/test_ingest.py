@@ -230,3 +230,45 @@ def test_a_batch_applies_like_one_message_at_a_time(make_settings, redactor, tmp
         db.dispose()
     assert results[0]["timeline"] and results[0]["alerts"]
     assert results[0] == results[1]
+
+
+def test_redaction_workers_analyse_log_lines_ahead_with_the_same_result(make_settings, redactor, tmp_path,
+                                                                        monkeypatch):
+    """With OPSDRAFT_REDACTION_WORKERS a worker process analyses a batch's later log lines while the consumer
+    applies the first ones; the consumer takes its results (Redactor.seed) and stores what it stores without."""
+    import time
+
+    from consumers.worker import Dispatcher
+    from opsdraft.db import Database, migrate
+    from opsdraft.runtime import Runtime
+
+    lines = [parse_log({"timestamp": (T0 + timedelta(seconds=i)).isoformat(), "service": "checkout",
+                        "level": "ERROR" if i % 3 else "INFO", "attributes": {"pod": f"checkout-{i % 4}"},
+                        "message": f"timeout {i} for u{i}@example.com from 203.0.113.{i % 250} token=sk-{i:040d}"})
+              for i in range(600)]
+    seeded: list[int] = []
+    seed = redactor.seed
+    monkeypatch.setattr(redactor, "seed", lambda texts, source, results: (seeded.append(len(texts)),
+                                                                          seed(texts, source, results)))
+    stored = []
+    for workers in (0, 1):
+        url = f"sqlite:///{tmp_path}/w{workers}.db"
+        migrate(url)
+        db = Database(url)
+        dispatch = Dispatcher(Runtime(settings=make_settings(redaction_workers=workers), db=db, bus=None,
+                                      redactor=redactor))
+        try:
+            deadline = time.monotonic() + 120
+            while workers and not dispatch.spans.ready and time.monotonic() < deadline:
+                time.sleep(0.2)
+            redactor._cache.clear()  # nothing analysed by the first run may help the second
+            with db.session() as s:
+                dispatch.apply_many(s, [("log", line) for line in lines])
+        finally:
+            dispatch.close()
+        with db.session() as s:
+            stored.append(s.execute(select(LogEvent.at, LogEvent.message, LogEvent.attributes)
+                                    .order_by(LogEvent.at)).all())
+    assert seeded and sum(seeded) >= 400  # the lines after the first chunk came from the worker
+    assert stored[0] == stored[1]
+    assert not any("@example.com" in m or "sk-0" in m for _, m, _ in stored[1])
