@@ -15,7 +15,6 @@ from consumers.payloads import parse_log
 from consumers.retention import run_retention
 from consumers.service import Ingest
 from consumers.sources import parse_alerts, parse_ticket
-from consumers.span_workers import SpanWorkers, strings
 from consumers.textlogs import parse_text_log
 from opsdraft.bus import BatchHandler, InvalidMessage, Message, consume
 from opsdraft.events import IncidentCommand
@@ -30,12 +29,8 @@ log = logging.getLogger(__name__)
 class Dispatcher(BatchHandler):
     """Parses each topic's messages (outside any transaction) and applies them (inside one)."""
 
-    LOG_CHUNK = 125  # with redaction workers, a run of log lines is applied this many at a time (see _apply_logs)
-
     def __init__(self, rt: Runtime):
         self.ingest = Ingest(rt.settings, rt.redactor)
-        self.spans = SpanWorkers(rt.settings, rt.redactor, rt.settings.redaction_workers) \
-            if rt.settings.redaction_workers else None
         t = rt.settings.topics
         self.parsers = {t.alerts: self.parse_alerts, t.logs: self.parse_log, t.tickets: self.parse_ticket,
                         t.incident_commands: self.parse_command, t.changes: self.parse_change}
@@ -55,29 +50,11 @@ class Dispatcher(BatchHandler):
                 logs.append(value)
                 continue
             if logs:
-                self._apply_logs(s, logs)
+                self.ingest.apply_logs(s, logs)
                 logs = []
             self.apply(s, (kind, value))
         if logs:
-            self._apply_logs(s, logs)
-
-    def _apply_logs(self, s: Session, lines: list[Any]) -> None:
-        """With redaction workers: the workers analyse chunks 2, 3, ... while this thread applies chunk 1 (analysing
-        it itself), then each chunk is applied with its analysis taken from them. Same transaction, same outcome."""
-        if self.spans is None or len(lines) < 2 * self.LOG_CHUNK:
-            self.ingest.apply_logs(s, lines)
-            return
-        chunks = [lines[i:i + self.LOG_CHUNK] for i in range(0, len(lines), self.LOG_CHUNK)]
-        texts = [[line.message for line in chunk] + [v for line in chunk for v in strings(line.attributes)]
-                 for chunk in chunks]
-        futures = [None] + [self.spans.submit(t, "logs") for t in texts[1:]]
-        for chunk, t, future in zip(chunks, texts, futures, strict=True):
-            self.spans.take(t, "logs", future)
-            self.ingest.apply_logs(s, chunk)
-
-    def close(self) -> None:
-        if self.spans is not None:
-            self.spans.close()
+            self.ingest.apply_logs(s, logs)
 
     def apply(self, s: Session, parsed: tuple[str, Any]) -> None:
         kind, value = parsed
@@ -181,15 +158,8 @@ async def close_quiet_incidents(rt: Runtime, ingest: Ingest, stop: asyncio.Event
 
 async def run(rt: Runtime, stop: asyncio.Event) -> None:
     dispatch = Dispatcher(rt)
-    caught_up = asyncio.Event()
-    try:
-        await _run(rt, stop, dispatch, caught_up)
-    finally:
-        dispatch.close()
-
-
-async def _run(rt: Runtime, stop: asyncio.Event, dispatch: Dispatcher, caught_up: asyncio.Event) -> None:
     t = rt.settings.topics
+    caught_up = asyncio.Event()
     await asyncio.gather(
         consume(rt.bus, rt.db, [t.alerts, t.logs, t.tickets, t.incident_commands, t.changes],
                 f"{rt.settings.consumer_group}-consumers", dispatch, t.dead_letters, rt.redactor.redact, stop,

@@ -30,18 +30,9 @@ def source_policies(settings: Settings) -> dict[str, SourcePolicy]:
     return out
 
 
-def redactor_config(settings: Settings) -> tuple:
-    """What the redactor is built from: picklable, so another process can build the same one (redactor_from)."""
-    return (settings.redaction_mode, tuple(settings.redaction_allow), tuple(settings.redaction_deny),
-            tuple(sorted(source_policies(settings).items())))
-
-
-def redactor_from(config: tuple) -> Redactor:
-    return _redactor(*config)
-
-
 def get_redactor(settings: Settings) -> Redactor:
-    return redactor_from(redactor_config(settings))
+    return _redactor(settings.redaction_mode, tuple(settings.redaction_allow), tuple(settings.redaction_deny),
+                     tuple(sorted(source_policies(settings).items())))
 
 
 def install_log_redaction(settings: Settings) -> None:

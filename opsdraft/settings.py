@@ -125,11 +125,6 @@ class Settings(BaseSettings):
     reply_min_similarity: float = Field(default=0.30, ge=0, le=1)
 
     redaction_mode: Literal["auto", "presidio", "patterns"] = "auto"
-    # Processes that find what to redact in log lines ahead of the consumer, on other cores (consumers/
-    # span_workers.py); 0: the consumer does it itself. Finding is about 40% of a log line's ingest, so one worker
-    # on a machine with a core to spare lifts logs/s by about half (bench/ingest --redaction-workers). Each loads
-    # its own redactor (~0.5 GB with Presidio) and is ready some seconds after start.
-    redaction_workers: int = Field(default=0, ge=0, le=8)
     redaction_key: str = ""  # HMAC key for placeholder consistency; empty: generated once in data_dir
 
     incident_quiet_period_s: float = Field(default=300.0, ge=0)

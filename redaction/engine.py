@@ -225,17 +225,6 @@ class Redactor:
                         self._cache.popitem(last=False)
         return results  # type: ignore[return-value]
 
-    def seed(self, texts: list[str], source: str | None, results: list[tuple[Span, ...]]) -> None:
-        """Take analyze_many's results for these texts from another process with the same configuration
-        (consumers/span_workers.py): the analysis is deterministic, so they are what it would find here; the
-        next analyze_many of these texts is a cache hit."""
-        with self._lock:
-            for text, found in zip(texts, results, strict=True):
-                if text and len(text) <= _CACHE_MAX_TEXT:
-                    self._cache[(text, source)] = found
-            while len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
-
     def _windows(self, text: str, candidates: list[re.Match[str]]) -> list[tuple[int, str]]:
         """Pieces of text around name candidates, merged: NER cost grows with length, and ops text is mostly
         ids, hosts and numbers that cannot be names. _NER_CONTEXT characters each side keep the context."""

@@ -99,9 +99,9 @@ def partition_key(kind: str, payload: bytes) -> bytes | None:
 
 
 async def pipeline_rate(settings, bootstrap: str, topic_attr: str, payloads: list[bytes]) -> float:
-    """The consumers start first and are warmed up (one message applied; with redaction workers, the workers
-    started too: they stay up in a running service); then the payloads are produced, and timed from the first of
-    them applied to the last."""
+    """The consumers start first and are warmed up (one message applied: the group joined, the first batch's
+    caches filled, as in a running service); then the payloads are produced, and timed from the first of them
+    applied to the last."""
     from consumers.worker import run as run_consumers
 
     async with runtime(settings, bootstrap) as rt:
@@ -116,8 +116,6 @@ async def pipeline_rate(settings, bootstrap: str, topic_attr: str, payloads: lis
         await rt.bus.producer.send(topic, payloads[0], key=partition_key(topic_attr, payloads[0]))
         while await asyncio.to_thread(consumed) < 1:
             await asyncio.sleep(0.05)
-        if settings.redaction_workers:
-            await asyncio.sleep(WORKERS_START_S)
         for p in payloads:
             # Keyed as the webhook receivers key them (consumers/sources): an alert's events by its fingerprint,
             # a ticket's by its id, so each one's events stay in order on one partition; log lines unkeyed.
@@ -187,18 +185,15 @@ def drop_created(server_url: str) -> None:
     engine.dispose()
 
 
-WORKERS_START_S = 25  # a redaction worker loads its own redactor (Presidio, spaCy) before it takes work
-
 POSTGRES = os.environ.get("OPSDRAFT_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-def settings_for(db: str, tmp: Path, bootstrap: str, redaction: str, workers: int = 0):
+def settings_for(db: str, tmp: Path, bootstrap: str, redaction: str):
     uid = uuid.uuid4().hex[:8]
     url = "" if db == "sqlite" else fresh_postgres(POSTGRES, f"opsdraft_bench_{uid}")
     return load_settings(data_dir=tmp / uid, database_url=url, kafka_bootstrap_servers=bootstrap,
                          topics=Topics(**{k: f"{v}-{uid}" for k, v in Topics().model_dump().items()}),
-                         consumer_group=f"bench-{uid}", redaction_mode=redaction, redaction_key="bench",
-                         redaction_workers=workers)
+                         consumer_group=f"bench-{uid}", redaction_mode=redaction, redaction_key="bench")
 
 
 async def main() -> None:
@@ -208,7 +203,6 @@ async def main() -> None:
     ap.add_argument("--tickets", type=int, default=1000)
     ap.add_argument("--db", default="sqlite,postgres")
     ap.add_argument("--redaction", default="presidio", choices=["presidio", "patterns"])
-    ap.add_argument("--redaction-workers", type=int, default=0, help="OPSDRAFT_REDACTION_WORKERS for the consumer")
     args = ap.parse_args()
     try:
         await measure(args)
@@ -224,7 +218,7 @@ async def measure(args: argparse.Namespace) -> None:
         for db in args.db.split(","):
             for kind, make in kinds.items():
                 n = getattr(args, kind)
-                settings = settings_for(db, Path(tmp), broker.bootstrap, args.redaction, args.redaction_workers)
+                settings = settings_for(db, Path(tmp), broker.bootstrap, args.redaction)
                 await ensure_topics(broker.bootstrap, settings.topics.all())
                 rate = await pipeline_rate(settings, broker.bootstrap, kind, make(n))
                 ceiling = await raw_rate(broker.bootstrap, getattr(settings.topics, kind), n)
@@ -235,7 +229,7 @@ async def measure(args: argparse.Namespace) -> None:
             q = statistics.quantiles(lat, n=20)
             print(f"{db:9} alert -> incident visible: p50 {statistics.median(lat) * 1000:.0f} ms, "
                   f"p95 {q[18] * 1000:.0f} ms", flush=True)
-    print(f"redaction={args.redaction}; redaction workers={args.redaction_workers}; cpu cores={os.cpu_count()}")
+    print(f"redaction={args.redaction}; cpu cores={os.cpu_count()}")
 
 
 if __name__ == "__main__":
