@@ -13,6 +13,7 @@ from opsdraft.settings import Settings
 from redaction import PlaceholderMap, RedactingLogFilter, Redactor, Sealer, SourcePolicy, build_redactor, restore
 from redaction.engine import ENTITIES
 from redaction.placeholders import PLACEHOLDER_PATTERN
+from redaction.structures import redact_values
 
 
 @lru_cache(maxsize=4)
@@ -108,7 +109,7 @@ class ScopedRedactor:
 
     def values(self, values: list[Any], source: str | None = None) -> list[Any]:
         """Many structures (a batch's log attributes) at once: their strings in one pass of the redactor."""
-        out = self.redactor.redact_values(values, self.map, source or self.source)
+        out = redact_values(self.redactor, values, self.map, source or self.source)
         self._flush()
         return out
 

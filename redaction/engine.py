@@ -291,48 +291,15 @@ class Redactor:
         return value
 
     def _field(self, key: Any, value: Any, pmap: PlaceholderMap, source: str | None) -> Any:
-        if self._name_field(key, value, source):
+        if self.is_name_field(key, value, source):
             return pmap.placeholder_for("PERSON", value.strip())
         return self.redact_value(value, pmap, source)
 
-    def _name_field(self, key: Any, value: Any, source: str | None) -> bool:
+    def is_name_field(self, key: Any, value: Any, source: str | None) -> bool:
         # {"name": "Evander Whitcombe"}: NER needs context a bare value lacks; the key says it is a name.
         return (isinstance(value, str) and isinstance(key, str) and _NAME_KEY.fullmatch(key) is not None and
                 "PERSON" in self.policy(source).entities and looks_like_person(value, self._allow) and
                 not self._allowed(value))
-
-    def redact_values(self, values: list[Any], placeholders: PlaceholderMap, source: str | None = None) -> list[Any]:
-        """redact_value for many structures sharing one map, their strings redacted in one redact_many batch
-        (a batch of log lines' attributes: far cheaper than one call per line). Same output as one redact_value
-        per structure, except that new placeholders may be numbered in another order."""
-        leaves: list[str] = []
-
-        def collect(value: Any) -> None:
-            if isinstance(value, str):
-                leaves.append(value)
-            elif isinstance(value, dict):
-                for k, v in value.items():
-                    if not self._name_field(k, v, source):
-                        collect(v)
-            elif isinstance(value, list | tuple):
-                for v in value:
-                    collect(v)
-
-        for value in values:
-            collect(value)
-        done = iter(self.redact_many(leaves, placeholders, source))
-
-        def rebuild(value: Any) -> Any:
-            if isinstance(value, str):
-                return next(done)
-            if isinstance(value, dict):
-                return {k: placeholders.placeholder_for("PERSON", v.strip()) if self._name_field(k, v, source)
-                        else rebuild(v) for k, v in value.items()}
-            if isinstance(value, list | tuple):
-                return type(value)(rebuild(v) for v in value)
-            return value
-
-        return [rebuild(value) for value in values]
 
     def contains_sensitive(self, text: str, source: str | None = None) -> bool:
         return bool(text) and bool(self._spans(text, source))
