@@ -304,9 +304,10 @@ NAME_RULES: list[Rule] = [
          needs=("name", "requester", "reporter", "assignee", "author", "customer", "contact", "caller", " by")),
     # Ops conventions that put a person next: Slack mentions, paging, hand-offs ("escalated to Ada Lovelace").
     Rule("PERSON", re.compile(
-        rf"(?:(?<![\w.])@|(?i:\b(?:cc|ping|on-?call|assigned to|assignee|escalated to|escalating to|called|"
-        rf"spoke (?:with|to)|comment by|handled by|owner)\b)[ \t]*:?[ \t]+)(?P<v>{_NAME})\b(?![\w.-])"), 0.7, "v",
-         needs=("@", "cc", "ping", "call", "assign", "escalat", "spoke", "comment by", "handled by", "owner")),
+        rf"(?:(?<![\w.])@|(?i:\b(?:cc|ping|paging|paged|on-?call|assigned to|assignee|escalated to|escalating to|"
+        rf"called|spoke (?:with|to)|comment by|handled by|owner)\b)[ \t]*:?[ \t]+)(?P<v>{_NAME})\b(?![\w.-])"), 0.7,
+         "v", needs=("@", "cc", "ping", "pag", "call", "assign", "escalat", "spoke", "comment by", "handled by",
+                     "owner")),
     Rule("PERSON", re.compile(rf"\b(?:Hi|Hello|Hey|Dear)[ \t]+(?P<v>{_NAME})\s*[,!:\n]"), 0.7, "v",
          needs=("hi", "hello", "hey", "dear")),
     Rule("PERSON", re.compile(

@@ -498,3 +498,10 @@ def test_known_first_names_in_free_text(patterns):
     for text in ("Will retry in May. Grant access to Cassandra and Athena; Max connections reached",
                  "Summer sale: Ruby on Rails upgrade; Julia kernel restarted"):
         assert patterns.redact(text, source="tickets") == text
+
+
+@pytest.mark.parametrize("name", ["Leopold Ravensworth", "Casimir Whitcombe", "Casimir Ravensworth"])
+def test_a_name_after_paging_is_a_person(redactor, name):
+    """Found by the canary test (random names): NER missed these in an alert name; paging names a person."""
+    out = redactor.redact(f"HighErrorRate paging {name}", PlaceholderMap(b"k"), "alerts")
+    assert name.split()[0] not in out and name.split()[1] not in out, out
