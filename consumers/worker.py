@@ -131,25 +131,20 @@ async def close_quiet_incidents(rt: Runtime, ingest: Ingest, stop: asyncio.Event
     (`caught_up` clear): the quiet period is counted in the alerts' own time, so in a backlog (a restart after
     downtime, a replay) an incident whose alerts resolved long ago would close between two batches and reopen at
     its next alert further on, each time drafting a postmortem that the reopen then supersedes."""
-    while not stop.is_set():
-        if caught_up is not None and not caught_up.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), every)
-            except TimeoutError:
-                pass
-            continue
-        try:
-            def _close():
-                with rt.db.session() as s:
-                    closed = ingest.close_quiet_incidents(s, utcnow())
-                    OPEN_INCIDENTS.set(s.scalar(select(func.count(Incident.id)).where(Incident.status == "open")))
-                    return closed
+    def _close():
+        with rt.db.session() as s:
+            closed = ingest.close_quiet_incidents(s, utcnow())
+            OPEN_INCIDENTS.set(s.scalar(select(func.count(Incident.id)).where(Incident.status == "open")))
+            return closed
 
-            closed = await asyncio.to_thread(_close)
-            if closed:
-                log.info("closed incidents after quiet period: %s", closed)
-        except Exception:
-            log.warning("closing quiet incidents failed; will retry", exc_info=True)
+    while not stop.is_set():
+        if caught_up is None or caught_up.is_set():
+            try:
+                closed = await asyncio.to_thread(_close)
+                if closed:
+                    log.info("closed incidents after quiet period: %s", closed)
+            except Exception:
+                log.warning("closing quiet incidents failed; will retry", exc_info=True)
         try:
             await asyncio.wait_for(stop.wait(), every)
         except TimeoutError:

@@ -293,8 +293,10 @@ async def consume(bus: Bus, db: Database, topics: list[str], group: str, handler
                 if (end := consumer.highwater(tp)) is not None:
                     CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(max(end - offset, 0))
                     behind = behind or end > offset
-            if caught_up is not None:
-                caught_up.clear() if behind else caught_up.set()
+            if caught_up is not None and behind:
+                caught_up.clear()
+            elif caught_up is not None:
+                caught_up.set()
     finally:
         await consumer.stop()
 
@@ -346,7 +348,7 @@ async def _handle_batch(loop: _Loop, msgs: list[Message], handler: BatchHandler)
                 raise
             FAILURES.labels(items[0][0].topic, "database").inc()
             log.warning("database unavailable applying a batch of %d (%s); retrying in %.1fs", len(items),
-                        str(exc.orig or exc).splitlines()[0][:300], delay)
+                        (str(exc.orig or exc).splitlines() or [""])[0][:300], delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30)
         except Exception as exc:  # one message spoils the batch (or a rebalance overlap): apply them one at a time
