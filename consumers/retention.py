@@ -4,6 +4,11 @@
   incident holds is evidence for its postmortem and is never deleted here.
 - Outbox rows produced (`sent_at` set) longer ago than `retention_outbox_sent_days`: the topic holds the message;
   the row is kept a while for inspection and for the embedded broker's reconcile (opsdraft/reconcile.py).
+- Placeholders of log scopes (`log:<service>`) no log line used within that same window (`last_seen_at`, the
+  latest line's own time, kept to the hour). Such a scope holds one row per distinct address or name a service
+  ever logged; once deleted, a value seen again gets a new number. Placeholders of incidents, tickets and changes
+  belong to records that are kept, and are kept with them. The per-scope counters stay (a few rows per service),
+  so a number is never given twice.
 - Dead letters are not in the database: they live on the dead-letters topic, under the broker's retention.
 
 Deletes go in chunks of `retention_batch_rows`, each its own short transaction, so ingest is never blocked long
@@ -20,7 +25,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from opsdraft.db import Database
-from opsdraft.models import LogEvent, Outbox, utcnow
+from opsdraft.models import LogEvent, Outbox, Placeholder, utcnow
 from opsdraft.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,12 +34,13 @@ log = logging.getLogger(__name__)
 @dataclass
 class Purged:
     logs: int = 0
+    placeholders: int = 0
     outbox: int = 0
     passes: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
-        return self.logs + self.outbox
+        return self.logs + self.placeholders + self.outbox
 
 
 def _cutoff(now: datetime, days: float) -> datetime | None:
@@ -49,6 +55,14 @@ def _delete_logs_chunk(s: Session, cutoff: datetime, limit: int) -> int:
                                             LogEvent.at < cutoff).execution_options(synchronize_session=False)).rowcount
 
 
+def _delete_placeholders_chunk(s: Session, cutoff: datetime, limit: int) -> int:
+    table = Placeholder.__table__
+    expired = (table.c.scope.startswith("log:"), table.c.last_seen_at < cutoff)
+    ids = select(table.c.id).where(*expired).limit(limit)
+    # Conditions repeated, as for logs: a placeholder a line used meanwhile (last_seen_at moved) is kept.
+    return s.execute(delete(table).where(table.c.id.in_(ids.scalar_subquery()), *expired)).rowcount
+
+
 def _delete_outbox_chunk(s: Session, cutoff: datetime, limit: int) -> int:
     ids = select(Outbox.id).where(Outbox.sent_at.is_not(None), Outbox.sent_at < cutoff).limit(limit)
     return s.execute(delete(Outbox).where(Outbox.id.in_(ids.scalar_subquery()), Outbox.sent_at.is_not(None))
@@ -59,7 +73,8 @@ def purge(db: Database, settings: Settings, now: datetime | None = None) -> Purg
     """One retention pass: delete everything the settings say has expired, chunk by chunk."""
     now = now or utcnow()
     out = Purged()
-    jobs = [("logs", _cutoff(now, settings.retention_unattached_logs_days), _delete_logs_chunk),
+    logs = _cutoff(now, settings.retention_unattached_logs_days)
+    jobs = [("logs", logs, _delete_logs_chunk), ("placeholders", logs, _delete_placeholders_chunk),
             ("outbox", _cutoff(now, settings.retention_outbox_sent_days), _delete_outbox_chunk)]
     for name, cutoff, chunk in jobs:
         if cutoff is None:
@@ -80,7 +95,8 @@ async def run_retention(db: Database, settings: Settings, stop: asyncio.Event) -
         try:
             done = await asyncio.to_thread(purge, db, settings)
             if done.total:
-                log.info("retention deleted %d unattached log lines and %d sent outbox rows", done.logs, done.outbox)
+                log.info("retention deleted %d unattached log lines, %d log placeholders and %d sent outbox rows",
+                         done.logs, done.placeholders, done.outbox)
         except Exception:
             log.warning("retention pass failed; will retry", exc_info=True)
         try:

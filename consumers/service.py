@@ -289,6 +289,7 @@ class Ingest:
         attributes: list[Any] = [None] * len(lines)
         for scope, idx in scopes.items():
             red = self.scoped(s, scope)
+            red.seen(max(lines[i].timestamp for i in idx))  # retention keeps a log scope's placeholders by it
             texts = red.texts([lines[i].message for i in idx], source="logs")
             values = red.values([lines[i].attributes for i in idx], source="logs")
             for i, text, value in zip(idx, texts, values, strict=True):

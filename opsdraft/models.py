@@ -272,6 +272,9 @@ class Placeholder(Base):
     placeholder: Mapped[str] = mapped_column(String(60))
     # For ticket scopes only: the original, Fernet-encrypted, restored only when an approved reply is published.
     sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    # When a record last used it (for log lines, the line's own time; otherwise processing time), kept to the
+    # hour: retention deletes log scopes' placeholders no line within its window used (consumers/retention.py).
+    last_seen_at: Mapped[datetime | None] = mapped_column(default=utcnow, index=True)
 
 
 class PlaceholderCounter(Base):

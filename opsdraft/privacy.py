@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from opsdraft.models import Placeholder, PlaceholderCounter
+from opsdraft.models import Placeholder, PlaceholderCounter, utcnow
 from opsdraft.settings import Settings
 from redaction import PlaceholderMap, RedactingLogFilter, Redactor, Sealer, SourcePolicy, build_redactor, restore
 from redaction.engine import ENTITIES
@@ -45,8 +46,16 @@ def install_log_redaction(settings: Settings) -> None:
         handler.addFilter(log_filter)
 
 
+# A placeholder's last_seen_at moves only when it is this much behind: at most one UPDATE per placeholder per hour
+# of use, not one per line that uses it.
+SEEN_GRANULARITY = timedelta(hours=1)
+
+
 class ScopedRedactor:
     """Loads a scope's placeholder map, redacts with it, and stores new placeholders in the same transaction.
+
+    Placeholders made or used are stamped `seen_at` (by default processing time; log ingest sets the lines' own
+    time), which retention reads.
 
     With `seal=True` the originals of new placeholders are also kept, Fernet-encrypted (see `sealed`), so an
     approved reply can get the customer's name back at publish time (restore_for_publish); nothing else may
@@ -61,6 +70,12 @@ class ScopedRedactor:
                                   last_number=self._last_number)
         self._saved: set[str] = set()
         self._stored_counters: dict[str, int] | None = None
+        self.seen_at: datetime | None = None
+        self._last_seen: dict[str, datetime | None] = {}  # digest -> its stored last_seen_at, as far as known
+
+    def seen(self, at: datetime) -> None:
+        """The time of the records about to be redacted (the latest, for a batch)."""
+        self.seen_at = max(at, self.seen_at) if self.seen_at else at
 
     def _stored(self, digests: list[str]) -> dict[str, str]:
         # New placeholders are inserted as they are made (_flush), so another ScopedRedactor of this scope in the
@@ -69,9 +84,11 @@ class ScopedRedactor:
         out: dict[str, str] = {}
         table = Placeholder.__table__
         for i in range(0, len(digests), 500):
-            rows = self.session.execute(select(table.c.digest, table.c.placeholder).where(
+            rows = self.session.execute(select(table.c.digest, table.c.placeholder, table.c.last_seen_at).where(
                 table.c.scope == self.scope, table.c.digest.in_(digests[i:i + 500])))
-            out.update((digest, placeholder) for digest, placeholder in rows)
+            for digest, placeholder, last_seen in rows:
+                out[digest] = placeholder
+                self._last_seen[digest] = last_seen
         return out
 
     def _last_number(self, entity_type: str) -> int:
@@ -116,13 +133,20 @@ class ScopedRedactor:
     def _flush(self) -> None:
         # Written at once with a plain INSERT (not ORM objects left for the next autoflush): ingest makes
         # thousands of placeholders a minute, and the ORM's unit of work was a tenth of its time.
+        seen = self.seen_at or utcnow()
+        behind = [d for d in self.map.take_used() if d in self._last_seen and (
+            self._last_seen[d] is None or self._last_seen[d] < seen - SEEN_GRANULARITY)]
+        if behind:
+            self._touch(sorted(behind), seen)
         if self.map.new_count == len(self._saved):
             return
         sealed = self.map.new_sealed
-        rows = [dict(scope=self.scope, digest=digest, placeholder=placeholder, sealed=sealed.get(digest))
+        rows = [dict(scope=self.scope, digest=digest, placeholder=placeholder, sealed=sealed.get(digest),
+                     last_seen_at=seen)
                 for digest, placeholder in self.map.new_entries.items() if digest not in self._saved]
         self.session.execute(insert(Placeholder.__table__), rows)
         self._saved.update(row["digest"] for row in rows)
+        self._last_seen.update((row["digest"], seen) for row in rows)
         last: dict[str, int] = {}
         for row in rows:
             m = PLACEHOLDER_PATTERN.fullmatch(row["placeholder"])
@@ -130,6 +154,16 @@ class ScopedRedactor:
                 last[m[1]] = max(last.get(m[1], 0), int(m[2]))
         for entity_type, n in last.items():
             self.session.execute(_raise_counter(self.session, self.scope, entity_type, n))
+
+
+    def _touch(self, digests: list[str], seen: datetime) -> None:
+        # Sorted, so two transactions touching the same rows lock them in the same order (no deadlock on PostgreSQL).
+        table = Placeholder.__table__
+        self._last_seen.update((d, seen) for d in digests)
+        for i in range(0, len(digests), 500):
+            self.session.execute(update(table).where(
+                table.c.scope == self.scope, table.c.digest.in_(digests[i:i + 500]),
+                table.c.last_seen_at.is_(None) | (table.c.last_seen_at < seen)).values(last_seen_at=seen))
 
 
 def _raise_counter(session: Session, scope: str, entity_type: str, n: int):

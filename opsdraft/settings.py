@@ -150,7 +150,8 @@ class Settings(BaseSettings):
     # Timeline drafts hold at most this many lines (key events first); the full list stays exportable.
     timeline_max_lines: int = Field(default=40, ge=10, le=500)
     # Retention (consumers/retention.py, run by the consumers role every retention_interval_s): log lines no
-    # incident holds, by their own timestamp, and outbox rows produced this long ago. 0 keeps them forever.
+    # incident holds, by their own timestamp (and log scopes' placeholders no line within that window used), and
+    # outbox rows produced this long ago. 0 keeps them forever.
     retention_unattached_logs_days: float = Field(default=7.0, ge=0)
     retention_outbox_sent_days: float = Field(default=1.0, ge=0)
     retention_interval_s: float = Field(default=3600.0, gt=0)

@@ -56,6 +56,7 @@ class PlaceholderMap:
         self._counters: dict[str, int] = {}
         self._lookup, self._last_number = lookup, last_number
         self._absent: set[str] = set()  # digests the store was asked about and does not hold
+        self._used: set[str] = set()  # digests placeholder_for returned since the last take_used()
         for placeholder in self._entries.values():
             m = PLACEHOLDER_PATTERN.fullmatch(placeholder)
             if m:
@@ -79,7 +80,13 @@ class PlaceholderMap:
             found = self._entries[d] = self._new[d] = f"<{entity_type}_{n}>"
             if self._sealer is not None:
                 self._sealed[d] = self._sealer.seal(value)
+        self._used.add(d)
         return found
+
+    def take_used(self) -> set[str]:
+        """The digests used since the last call (a store records when its placeholders were last used)."""
+        used, self._used = self._used, set()
+        return used
 
     def prefetch(self, values: list[tuple[str, str]]) -> None:
         """Ask the store once about all these (entity type, value) pairs, ahead of placeholder_for."""

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from consumers.payloads import AlertEvent, parse_log
 from consumers.retention import purge, run_retention
 from consumers.service import Ingest
-from opsdraft.models import Incident, LogEvent, Outbox
+from opsdraft.models import Incident, LogEvent, Outbox, Placeholder
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=10)  # past the 7-day default
@@ -80,7 +80,7 @@ def test_zero_keeps_forever_and_windows_are_the_settings(database, make_settings
     # 12 days back: the old payments lines (10 days) stay; the row produced 3 days ago goes at a 2-day window.
     window = make_settings(retention_unattached_logs_days=12, retention_outbox_sent_days=2)
     done = purge(database, window, now=NOW)
-    assert (done.logs, done.outbox, done.passes) == (0, 1, ["logs", "outbox"])
+    assert (done.logs, done.outbox, done.passes) == (0, 1, ["logs", "placeholders", "outbox"])
     done = purge(database, window, now=NOW + timedelta(days=2, hours=1))
     assert done.logs == 250
 
@@ -102,3 +102,37 @@ def test_the_periodic_job_purges_at_start_and_stops(database, make_settings, red
     asyncio.run(main())
     after = counts(database)
     assert after["payments_old"] == 0 and after["attached"] == 120 and "old-sent" not in after["outbox"]
+
+
+def placeholders(db) -> dict[str, int]:
+    with db.session() as s:
+        return dict(s.execute(select(Placeholder.scope, func.count()).group_by(Placeholder.scope)).all())
+
+
+def test_log_placeholders_go_when_no_line_in_the_window_used_them(database, make_settings, redactor):
+    """A log scope gains a placeholder per distinct address a service logs; retention deletes those no line within
+    the window used (by the lines' own time), keeps those a recent line used again, and never reuses a number."""
+    settings = make_settings(retention_batch_rows=100)
+    seed(database, settings, redactor)  # payments: user0..249 ten days ago, user0..29 again two days ago
+    with database.session() as s:
+        s.add(Placeholder(scope="incident:1", digest="d" * 64, placeholder="<EMAIL_1>", last_seen_at=OLD))
+    before = placeholders(database)
+    assert before["log:payments"] == 250 and before["log:checkout"] == 120 and before["incident:1"] == 1
+    done = purge(database, settings, now=NOW)
+    # 220 of payments' (used only by the expired lines) and all 120 of checkout's (its lines are attached to the
+    # incident, and kept, but no line used these within the window); the incident scope's is never purged.
+    assert done.placeholders == 220 + 120
+    assert placeholders(database) == {"log:payments": 30, "incident:1": 1}
+
+    ingest = Ingest(settings, redactor)
+    with database.session() as s:
+        ingest.apply_logs(s, [parse_log({"timestamp": NOW.isoformat(), "service": "payments", "level": "INFO",
+                                         "message": f"retry for user{i}@example.com"}) for i in (5, 100)])
+    with database.session() as s:
+        latest = s.scalars(select(LogEvent.message).where(LogEvent.at == NOW)).all()
+    # user5 kept its placeholder; user100's was deleted, so it gets the next number, never a used one.
+    assert sorted(latest) == ["retry for <EMAIL_251>", "retry for <EMAIL_6>"]
+    # Used again just now: neither goes at the next pass, while the other 29, used last two days ago, go 8 days later.
+    assert purge(database, settings, now=NOW).placeholders == 0
+    assert purge(database, settings, now=NOW + timedelta(days=6)).placeholders == 29
+    assert placeholders(database) == {"log:payments": 2, "incident:1": 1}
