@@ -22,7 +22,7 @@ from opsdraft import events
 from opsdraft.incident_times import end_window, start_window
 from opsdraft.metrics import INCIDENTS
 from opsdraft.models import Alert, Incident, LogEvent, Ticket, TimelineEntry, UTCDateTime, utcnow
-from opsdraft.privacy import ScopedRedactor
+from opsdraft.privacy import ScopedRedactor, texts_in_scopes
 from opsdraft.settings import Settings
 from redaction import Redactor
 
@@ -287,12 +287,14 @@ class Ingest:
             scopes.setdefault(f"incident:{incident.id}" if incident else f"log:{line.service}", []).append(i)
         messages: list[str] = [""] * len(lines)
         attributes: list[Any] = [None] * len(lines)
+        reds = {scope: self.scoped(s, scope) for scope in scopes}
         for scope, idx in scopes.items():
-            red = self.scoped(s, scope)
-            red.seen(max(lines[i].timestamp for i in idx))  # retention keeps a log scope's placeholders by it
-            texts = red.texts([lines[i].message for i in idx], source="logs")
-            values = red.values([lines[i].attributes for i in idx], source="logs")
-            for i, text, value in zip(idx, texts, values, strict=True):
+            reds[scope].seen(max(lines[i].timestamp for i in idx))  # retention keeps a log scope's placeholders by it
+        texts = texts_in_scopes([(reds[scope], [lines[i].message for i in idx]) for scope, idx in scopes.items()],
+                                source="logs")  # all scopes' messages at once: one look-up, one write
+        for (scope, idx), redacted in zip(scopes.items(), texts, strict=True):
+            values = reds[scope].values([lines[i].attributes for i in idx], source="logs")
+            for i, text, value in zip(idx, redacted, values, strict=True):
                 messages[i], attributes[i] = text, value
         facts = [self.evidence.mine(s, line.service, line.level, messages[i], line.timestamp, attributes[i] or {})
                  for i, line in enumerate(lines)]

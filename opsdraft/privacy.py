@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from opsdraft.models import Placeholder, PlaceholderCounter, utcnow
@@ -131,30 +131,25 @@ class ScopedRedactor:
         return out
 
     def _flush(self) -> None:
-        # Written at once with a plain INSERT (not ORM objects left for the next autoflush): ingest makes
-        # thousands of placeholders a minute, and the ORM's unit of work was a tenth of its time.
+        write_new_placeholders([self])
+
+    def _new_rows(self) -> list[dict]:
+        """Rows for the placeholders made since the last write (marked written), and moves last_seen_at of
+        stored ones used now that are behind (at most once an hour each)."""
         seen = self.seen_at or utcnow()
         behind = [d for d in self.map.take_used() if d in self._last_seen and (
             self._last_seen[d] is None or self._last_seen[d] < seen - SEEN_GRANULARITY)]
         if behind:
             self._touch(sorted(behind), seen)
         if self.map.new_count == len(self._saved):
-            return
+            return []
         sealed = self.map.new_sealed
         rows = [dict(scope=self.scope, digest=digest, placeholder=placeholder, sealed=sealed.get(digest),
                      last_seen_at=seen)
                 for digest, placeholder in self.map.new_entries.items() if digest not in self._saved]
-        self.session.execute(insert(Placeholder.__table__), rows)
         self._saved.update(row["digest"] for row in rows)
         self._last_seen.update((row["digest"], seen) for row in rows)
-        last: dict[str, int] = {}
-        for row in rows:
-            m = PLACEHOLDER_PATTERN.fullmatch(row["placeholder"])
-            if m:
-                last[m[1]] = max(last.get(m[1], 0), int(m[2]))
-        for entity_type, n in last.items():
-            self.session.execute(_raise_counter(self.session, self.scope, entity_type, n))
-
+        return rows
 
     def _touch(self, digests: list[str], seen: datetime) -> None:
         # Sorted, so two transactions touching the same rows lock them in the same order (no deadlock on PostgreSQL).
@@ -166,15 +161,80 @@ class ScopedRedactor:
                 table.c.last_seen_at.is_(None) | (table.c.last_seen_at < seen)).values(last_seen_at=seen))
 
 
-def _raise_counter(session: Session, scope: str, entity_type: str, n: int):
-    """INSERT the counter, or raise it to n if it is lower: an upsert, so that two writers making a scope's first
-    placeholder of a type (the bot and the consumers, two redactors in one transaction) do not collide."""
+def texts_in_scopes(work: list[tuple[ScopedRedactor, list[str]]], source: str | None = None) -> list[list[str]]:
+    """Texts of several scopes of one session at once (an ingest batch holds a scope per service and incident):
+    one redactor pass, one look-up of all their stored placeholders, one write of the new ones. The same output
+    as each scope's texts()."""
+    if not work:
+        return []
+    by_map = {id(red.map): red for red, _ in work}
+    flat = work[0][0].redactor.redact_many([t for _, texts in work for t in texts],
+                                           [red.map for red, texts in work for _ in texts], source,
+                                           prefetch=lambda wanted: _look_up_scopes(by_map, wanted))
+    write_new_placeholders([red for red, _ in work])
+    out, at = [], 0
+    for _, texts in work:
+        out.append(flat[at:at + len(texts)])
+        at += len(texts)
+    return out
+
+
+def _look_up_scopes(by_map: dict[int, ScopedRedactor], wanted: list[tuple[PlaceholderMap, list]]) -> None:
+    """What the maps of several scopes ask the store, in one query per 500 digests (not one per scope)."""
+    todo = {id(pmap): pmap.unknown(values) for pmap, values in wanted}
+    digests = sorted({d for ds in todo.values() for d in ds})
+    if not digests:
+        return
+    reds = [by_map[key] for key, ds in todo.items() if ds]
+    table, found = Placeholder.__table__, {}
+    for i in range(0, len(digests), 500):
+        chunk = set(digests[i:i + 500])
+        # One (scope = ? AND digest IN (...)) per scope, OR-ed: each is a probe of the (scope, digest) index.
+        asks = [(table.c.scope == red.scope) & table.c.digest.in_(sorted(chunk.intersection(todo[id(red.map)])))
+                for red in reds if chunk.intersection(todo[id(red.map)])]
+        rows = reds[0].session.execute(select(table.c.scope, table.c.digest, table.c.placeholder,
+                                              table.c.last_seen_at).where(or_(*asks)))
+        found.update(((scope, digest), (placeholder, last_seen)) for scope, digest, placeholder, last_seen in rows)
+    counters = PlaceholderCounter.__table__  # new placeholders are likely: their counters, one query too
+    unread = {red.scope: red for red in by_map.values() if red._stored_counters is None}
+    if unread:
+        for red in unread.values():
+            red._stored_counters = {}
+        for scope, entity_type, last in reds[0].session.execute(select(
+                counters.c.scope, counters.c.entity_type, counters.c.last).where(counters.c.scope.in_(sorted(unread)))):
+            unread[scope]._stored_counters[entity_type] = last
+    for red in reds:
+        asked = todo[id(red.map)]
+        mine = {d: found[(red.scope, d)] for d in asked if (red.scope, d) in found}
+        red._last_seen.update((d, last_seen) for d, (_, last_seen) in mine.items())
+        red.map.learn(asked, {d: placeholder for d, (placeholder, _) in mine.items()})
+
+
+def write_new_placeholders(reds: list[ScopedRedactor]) -> None:
+    """The placeholders these scopes made, in one INSERT, and their counters in one upsert: written at once (not
+    ORM objects left for the next autoflush), in key order (concurrent writers lock rows in the same order)."""
+    rows = sorted((row for red in reds for row in red._new_rows()), key=lambda r: (r["scope"], r["digest"]))
+    if not rows:
+        return
+    session = reds[0].session
+    session.execute(insert(Placeholder.__table__), rows)
+    last: dict[tuple[str, str], int] = {}
+    for row in rows:
+        m = PLACEHOLDER_PATTERN.fullmatch(row["placeholder"])
+        if m:
+            last[(row["scope"], m[1])] = max(last.get((row["scope"], m[1]), 0), int(m[2]))
+    session.execute(_raise_counters(session, sorted(last.items())))
+
+
+def _raise_counters(session: Session, counters: list[tuple[tuple[str, str], int]]):
+    """INSERT each ((scope, entity type), n) counter, or raise it to n if it is lower: an upsert, so that two
+    writers making a scope's first placeholder of a type (the bot and the consumers) do not collide."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     table = PlaceholderCounter.__table__
     postgres = session.get_bind().dialect.name == "postgresql"
-    stmt = (postgresql.insert if postgres else sqlite.insert)(table).values(scope=scope, entity_type=entity_type,
-                                                                          last=n)
+    stmt = (postgresql.insert if postgres else sqlite.insert)(table).values(
+        [dict(scope=scope, entity_type=entity_type, last=n) for (scope, entity_type), n in counters])
     highest = (func.greatest if postgres else func.max)(table.c.last, stmt.excluded.last)  # max(a, b) in SQLite
     return stmt.on_conflict_do_update(index_elements=[table.c.scope, table.c.entity_type], set_={"last": highest})
 

@@ -10,6 +10,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 # Presidio's email recognizer would fetch the public suffix list; there is no network.
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-from redaction.placeholders import PlaceholderMap  # noqa: E402
+from redaction.placeholders import PlaceholderMap, prefetch_each  # noqa: E402
 from redaction.recognizers import ALL_RULES, NAME_KEYS, Rule, Span, find_spans  # noqa: E402
 from redaction.words import COMMON_WORDS, TECH_WORDS  # noqa: E402, F401 (TECH_WORDS: part of the module's API)
 
@@ -262,16 +263,16 @@ class Redactor:
         return self.analyze_many([text], source)[0]
 
     def redact_many(self, texts: list[str], maps: list[PlaceholderMap | None] | PlaceholderMap | None = None,
-                    source: str | None = None) -> list[str]:
-        """Redacts a batch; `maps` is one map for all texts or one per text (None: a fresh map per text)."""
+                    source: str | None = None, prefetch: Callable[[list], None] = prefetch_each) -> list[str]:
+        """Redacts a batch; `maps` is one map for all texts or one per text (None: a fresh map per text).
+        `prefetch` gets [(map, its values)] once, before any placeholder is made (by default each map asks)."""
         per_text = maps if isinstance(maps, list) else [maps] * len(texts)
         spans = self.analyze_many(texts, source)
         wanted: dict[int, tuple[PlaceholderMap, list[tuple[str, str]]]] = {}
         for t, found, m in zip(texts, spans, per_text, strict=True):
             if m is not None and found:
                 wanted.setdefault(id(m), (m, []))[1].extend((s.entity, t[s.start:s.end]) for s in found)
-        for m, values in wanted.values():  # a stored map is asked once per batch, not once per value
-            m.prefetch(values)
+        prefetch(list(wanted.values()))  # a stored map is asked once per batch, not once per value
         return [_apply(t, s, m) for t, s, m in zip(texts, spans, per_text, strict=True)]
 
     def redact(self, text: str, placeholders: PlaceholderMap | None = None, source: str | None = None) -> str:

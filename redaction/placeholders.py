@@ -93,12 +93,22 @@ class PlaceholderMap:
         if self._lookup is not None:
             self._ask([self.digest(entity_type, value) for entity_type, value in values])
 
+    def unknown(self, values: list[tuple[str, str]]) -> list[str]:
+        """The digests of these (entity type, value) pairs that the store has not been asked about yet: for a
+        caller that asks the stores of several maps at once, then tells each map what it found (learn)."""
+        digests = {self.digest(entity_type, value) for entity_type, value in values}
+        return [d for d in digests if d not in self._entries and d not in self._absent]
+
+    def learn(self, asked: list[str], found: dict[str, str]) -> None:
+        """What the store holds of the digests it was asked about (the others it does not hold)."""
+        self._entries.update(found)
+        self._absent.update(d for d in asked if d not in found)
+
     def _ask(self, digests: list[str]) -> None:
         todo = list({d for d in digests if d not in self._entries and d not in self._absent})
         if todo:
-            found = self._lookup(todo)
-            self._entries.update(found)
-            self._absent.update(d for d in todo if d not in found)
+            self.learn(todo, self._lookup(todo))
+
 
     @property
     def entries(self) -> dict[str, str]:
@@ -116,3 +126,9 @@ class PlaceholderMap:
     def new_sealed(self) -> dict[str, str]:
         """digest -> Fernet token of the original, for the placeholders this map created."""
         return dict(self._sealed)
+
+
+def prefetch_each(wanted: list[tuple[PlaceholderMap, list[tuple[str, str]]]]) -> None:
+    """Each map asks its own store about its values (Redactor.redact_many's default)."""
+    for pmap, values in wanted:
+        pmap.prefetch(values)

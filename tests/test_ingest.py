@@ -178,6 +178,37 @@ def test_stored_placeholders_are_looked_up_not_loaded(database, make_settings, r
         assert count(s, Placeholder.id, Placeholder.scope == "log:checkout") == 6
 
 
+def test_several_scopes_redacted_at_once_match_each_scope_alone(database, make_settings, redactor):
+    """texts_in_scopes (an ingest batch: a scope per service and incident, one look-up and one write for all)
+    gives what each scope's own texts() gives, with placeholders stored before and made now."""
+    from opsdraft.privacy import ScopedRedactor, texts_in_scopes
+
+    key = make_settings().redaction_key_bytes()
+    batches = [["a@example.com and b@example.com", "no pii here"], ["b@example.com", "c@example.com a@example.com"],
+               ["d@example.com"]]
+
+    def run(together: bool) -> tuple[list[list[str]], dict]:
+        scopes = [f"log:{s}-{together}" for s in ("checkout", "search", "auth")]
+        with database.session() as s:  # stored earlier: checkout knows b, search knows c
+            ScopedRedactor(s, redactor, key, scopes[0]).text("b@example.com", source="logs")
+            ScopedRedactor(s, redactor, key, scopes[1]).text("x@example.com c@example.com", source="logs")
+        with database.session() as s:
+            reds = [ScopedRedactor(s, redactor, key, scope) for scope in scopes]
+            if together:
+                out = texts_in_scopes(list(zip(reds, batches, strict=True)), source="logs")
+            else:
+                out = [red.texts(texts, source="logs") for red, texts in zip(reds, batches, strict=True)]
+        with database.session() as s:
+            stored = {(scope.split("-")[0], p) for scope, p in s.execute(
+                select(Placeholder.scope, Placeholder.placeholder).where(Placeholder.scope.in_(scopes)))}
+        return out, stored
+
+    together, alone = run(True), run(False)
+    assert together == alone
+    assert together[0] == [["<EMAIL_2> and <EMAIL_1>", "no pii here"], ["<EMAIL_3>", "<EMAIL_2> <EMAIL_4>"],
+                           ["<EMAIL_1>"]]
+
+
 def test_a_batch_applies_like_one_message_at_a_time(make_settings, redactor, tmp_path):
     """Dispatcher.apply_many (prefetched alerts, bulk logs, one timeline write) ends in the same rows as
     applying each message in its own transaction."""

@@ -1,4 +1,5 @@
-"""Placeholders remember when they were last seen, so retention can delete those of log scopes no one uses
+"""Placeholders remember when they were last seen, so retention can delete those of log scopes no one uses;
+their index on scope alone goes (the unique (scope, digest) index serves look-ups by scope)
 
 Revision ID: 0012
 Revises: 0011
@@ -26,9 +27,11 @@ def upgrade() -> None:
     placeholders = sa.table("placeholders", sa.column("last_seen_at", sa.DateTime(timezone=True)))
     op.execute(placeholders.update().values(last_seen_at=datetime.now(UTC)))
     op.create_index("ix_placeholders_last_seen_at", "placeholders", ["last_seen_at"])
+    op.drop_index("ix_placeholders_scope", "placeholders")
 
 
 def downgrade() -> None:
+    op.create_index("ix_placeholders_scope", "placeholders", ["scope"])
     op.drop_index("ix_placeholders_last_seen_at", "placeholders")
     with op.batch_alter_table("placeholders") as batch:
         batch.drop_column("last_seen_at")
