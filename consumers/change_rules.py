@@ -148,6 +148,7 @@ RULES: list[Rule] = [
 
 _ALL = {k for r in RULES for k in r.keywords}
 _KEYWORDS = tuple(sorted(k for k in _ALL if not any(o != k and o in k for o in _ALL)))  # "scal" covers "autoscal"
+_ANY_KEYWORD = re.compile("|".join(map(re.escape, _KEYWORDS)))  # one search: cheaper than 38 `in` tests per line
 _FAIL_IN = re.compile(r"\b(?:failed|failure|errored|aborted|unsuccessful|timed\s+out|unable\s+to|could\s+not|"
                       r"cannot)\b(?!\s+over)", re.I)
 _FAIL_AFTER = re.compile(r"[\s:,;.\-]*(?:(?:has|have|was|were|is|had)\s+)?(?:failed|failure|errored|error|aborted|"
@@ -199,7 +200,7 @@ def change_from_log(service: str, level: str, message: str, at: datetime, attrib
     """The change a log line reports (first matching rule), or None. `message` is already redacted."""
     text = message[:2000]  # change lines are short: a stack trace past this is no change
     low = text.lower()
-    if not any(k in low for k in _KEYWORDS):
+    if not _ANY_KEYWORD.search(low):
         return None
     for rule in RULES:
         if not any(k in low for k in rule.keywords) or rule.context and not any(c in low for c in rule.context):

@@ -36,6 +36,9 @@ class Rule:
     needs: tuple[str, ...] = ()
     # Runs only on free text (sources whose policy has ner=True): its context would misfire on machine output.
     prose: bool = False
+    # For a rule with no `needs`: a fast regex (it starts with a character class, which the engine skips ahead
+    # to) that every match of the rule implies; text it does not find is not scanned by the slower rule.
+    requires: re.Pattern[str] | None = None
 
 
 # Already-redacted output must not be redacted again (keeps redact() idempotent).
@@ -289,7 +292,8 @@ PII_RULES: list[Rule] = [
         r"\b\d{1,5}[A-Za-z]?\s+(?:[A-Z][a-z]+\.?\s+){1,4}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane"
         r"|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Parkway|Pkwy|Highway|Hwy|Square|Sq)\b\.?"
         r"(?:,?\s+(?:Apt|Suite|Unit|Ste|#)\.?\s*[\w-]+)?"
-        r"(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?)?"), 0.8),
+        r"(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?)?"), 0.8,
+         requires=re.compile(r"[A-Z][a-z]+\.?\s+[A-Z]")),  # a capitalised word, then the capitalised street type
 ]
 
 # Cheap name heuristics (both modes): "Name: Jane Doe", "Hi Jane,", "Thanks,\nJane Doe".
@@ -393,7 +397,8 @@ def find_spans(text: str, rules: list[Rule] | None = None, prose: bool = True) -
     needles, plan = _plan(rules if rules is not None else ALL_RULES)
     present = {n for n in needles if n in folded}
     for rule, needs in plan:
-        if (needs and needs.isdisjoint(present)) or (rule.prose and not prose):
+        if (needs and needs.isdisjoint(present)) or (rule.prose and not prose) or (
+                rule.requires is not None and rule.requires.search(text) is None):
             continue
         for m in rule.regex.finditer(text):
             value = m.group(rule.group)
