@@ -20,6 +20,7 @@ from consumers.sources.base import Source
 from opsdraft import jsonbody
 from opsdraft.bus import Bus, InvalidMessage
 from opsdraft.metrics import WEBHOOKS
+from opsdraft.receipts import Recorder
 from opsdraft.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,29 +82,33 @@ def fit(source: Source[Any], data: dict[str, Any], raw: bytes, limit: int) -> li
     return parts
 
 
-async def produce(bus: Bus, topic: str, values: list[bytes], key: str, headers: dict[str, str] | None = None) -> None:
-    """Produce in order to one partition (one key). Several are queued before any is awaited: the producer keeps
-    their order within the partition, and a split group does not wait one round trip per alert."""
-    if len(values) == 1:
-        await bus.send(topic, values[0], key=key, headers=headers)
-        return
+async def produce(bus: Bus, topic: str, values: list[bytes], key: str,
+                  headers: dict[str, str] | None = None) -> list[tuple[int, int]]:
+    """Produce in order to one partition (one key); returns where each went (partition, offset). Several are queued
+    before any is awaited: the producer keeps their order within the partition, and a split group does not wait
+    one round trip per alert."""
     hdrs = [(k, v.encode()) for k, v in (headers or {}).items()]
     futures = [await bus.producer.send(topic, v, key=key.encode() if key else None, headers=hdrs) for v in values]
-    await asyncio.gather(*futures)
+    return [(meta.partition, meta.offset) for meta in await asyncio.gather(*futures)]
 
 
 async def produce_or_503(bus: Bus, name: str, topic: str, values: list[bytes], key: str,
-                         headers: dict[str, str] | None = None) -> None:
-    """A broker that does not take the message is the sender's cue to retry: 503, counted, never a bare 500."""
+                         headers: dict[str, str] | None = None, record: Recorder | None = None) -> None:
+    """A broker that does not take the message is the sender's cue to retry: 503, counted, never a bare 500.
+    With `record` (the embedded broker) a receipt of each message is stored before the 202 (opsdraft/receipts.py);
+    a receipt that cannot be stored is a 503 too: a 202 must survive a kill."""
     try:
-        await produce(bus, topic, values, key, headers)
+        sent = await produce(bus, topic, values, key, headers)
+        if record is not None:
+            await asyncio.to_thread(record, topic, key, headers or {},
+                                    [(p, o, v) for (p, o), v in zip(sent, values, strict=True)])
     except Exception as exc:
         WEBHOOKS.labels(name, "error").inc()
-        log.warning("webhook %s: producing to %s failed: %s", name, topic, exc)
+        log.warning("webhook %s: producing to %s (or storing its receipt) failed: %s", name, topic, exc)
         raise HTTPException(503, "could not queue the event: retry later (a retry is safe)") from None
 
 
-def change_receiver(settings: Settings, bus: Bus):
+def change_receiver(settings: Settings, bus: Bus, record: Recorder | None = None):
     """Changes keep GitHub's event name (a header, not in the body) as a Kafka header, so the consumer parses
     exactly what was checked here. Events we do not use (a ping, a pending deployment) get 202 {"accepted": 0}:
     senders drop or disable webhooks that answer 4xx."""
@@ -128,14 +133,14 @@ def change_receiver(settings: Settings, bus: Bus):
         if len(raw) > limit:
             WEBHOOKS.labels("changes", "rejected").inc()
             raise HTTPException(413, f"the body is {len(raw):,} bytes, over the broker's limit of {limit:,}")
-        await produce_or_503(bus, "changes", settings.topics.changes, [raw], change.service[:200], headers)
+        await produce_or_503(bus, "changes", settings.topics.changes, [raw], change.service[:200], headers, record)
         WEBHOOKS.labels("changes", "accepted").inc()
         return {"accepted": 1}
 
     return webhook_changes
 
 
-def webhook_router(settings: Settings, bus: Bus) -> APIRouter:
+def webhook_router(settings: Settings, bus: Bus, record: Recorder | None = None) -> APIRouter:
     router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
     def receiver(name: str, accepts: tuple[Source[Any], ...]):
@@ -159,7 +164,8 @@ def webhook_router(settings: Settings, bus: Bus) -> APIRouter:
             except InvalidMessage as exc:
                 WEBHOOKS.labels(name, "rejected").inc()
                 raise HTTPException(413, str(exc)) from None
-            await produce_or_503(bus, name, getattr(settings.topics, accepts[0].kind), values, str(key)[:200])
+            await produce_or_503(bus, name, getattr(settings.topics, accepts[0].kind), values, str(key)[:200],
+                                 record=record)
             WEBHOOKS.labels(name, "accepted").inc()
             return {"accepted": count}
 
@@ -170,7 +176,7 @@ def webhook_router(settings: Settings, bus: Bus) -> APIRouter:
                  413: {"description": "the body is over 5 MiB, or over the broker's message limit and cannot be "
                                       "split"},
                  503: {"description": "the broker did not take it: retry (a retry is safe)"}}
-    router.add_api_route("/changes", change_receiver(settings, bus), methods=["POST"], status_code=202,
+    router.add_api_route("/changes", change_receiver(settings, bus, record), methods=["POST"], status_code=202,
                          summary="Receive a deploy or change event (GitHub deployment/deployment_status, Argo CD "
                                  "notification, generic change JSON) and produce it to the changes topic",
                          openapi_extra={"requestBody": {"required": True, "content": {

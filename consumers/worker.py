@@ -21,6 +21,7 @@ from opsdraft.events import IncidentCommand
 from opsdraft.metrics import OPEN_INCIDENTS
 from opsdraft.models import Incident, utcnow
 from opsdraft.privacy import sealer
+from opsdraft.receipts import consumers_group, forget_applied_loop
 from opsdraft.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -157,8 +158,9 @@ async def run(rt: Runtime, stop: asyncio.Event) -> None:
     caught_up = asyncio.Event()
     await asyncio.gather(
         consume(rt.bus, rt.db, [t.alerts, t.logs, t.tickets, t.incident_commands, t.changes],
-                f"{rt.settings.consumer_group}-consumers", dispatch, t.dead_letters, rt.redactor.redact, stop,
+                consumers_group(rt.settings), dispatch, t.dead_letters, rt.redactor.redact, stop,
                 seal=sealer(rt.settings), caught_up=caught_up),
         close_quiet_incidents(rt, dispatch.ingest, stop, caught_up=caught_up),
         run_retention(rt.db, rt.settings, stop),
+        forget_applied_loop(rt.db, rt.settings, stop),
     )

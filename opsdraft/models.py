@@ -313,6 +313,22 @@ class Outbox(Base):
     sent_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
 
 
+class WebhookReceipt(Base):
+    """A message a webhook answered 202 for, on the embedded (in-memory) broker only: kept, its body encrypted,
+    until the consumers have applied it, so that a kill -9 of `opsdraft run` loses nothing (opsdraft/receipts.py).
+    `partition`/`offset` say where it went; both are None while it waits to be produced again after a restart."""
+
+    __tablename__ = "webhook_receipts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    partition: Mapped[int | None] = mapped_column(default=None, autoincrement=False)
+    offset: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    key: Mapped[str | None] = mapped_column(String(200), default=None)
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sealed: Mapped[str] = mapped_column(Text)  # Fernet token of the body (it may hold personal data)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SeenSlackRequest(Base):
     """A signed Slack request already run, by its signature (bot/replay.py). Slack's signature stays valid for
     5 minutes, so a captured request replayed in that window would verify: this row makes it run once, for

@@ -15,8 +15,10 @@ did happen, so at start (before any role runs) this:
   cannot be known here, and a reply must not be sent twice. `/incident similar` answers are not re-sent either
   (Slack's response URL lives 30 minutes).
 
-What reached the broker but no consumer was ever recorded in the database (a webhook's 202 just before the kill)
-cannot be recovered this way: README "Delivery" says what is guaranteed on the embedded broker."""
+- Webhook messages answered 202 and never applied are kept to be produced again once the broker is up
+  (opsdraft/receipts.py); the receipts of those applied are deleted.
+
+README "Delivery" says what is guaranteed on the embedded broker."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, select, update
 
+from opsdraft import receipts
 from opsdraft.db import Database
 from opsdraft.models import AuditLog, ConsumerOffset, Draft, DraftStatus, Outbox
 from opsdraft.settings import Settings
@@ -41,6 +44,7 @@ POSTED_EVENT = "incident.event_posted"  # the bot's record that an incident even
 class Reconciled:
     positions_forgotten: int = 0
     resent: dict[str, int] = field(default_factory=dict)  # topic -> rows put back in the outbox
+    receipts: int = 0  # webhook messages never applied, to be produced again (opsdraft/receipts.py)
 
 
 def started_embedded_here(data_dir: Path) -> bool:
@@ -79,6 +83,7 @@ def reconcile(db: Database, settings: Settings) -> Reconciled:
     t = settings.topics
     out = Reconciled()
     with db.session() as s:
+        out.receipts = receipts.keep_unapplied(s, receipts.consumers_group(settings))  # before offsets go
         out.positions_forgotten = s.execute(delete(ConsumerOffset)).rowcount
         sent = list(s.scalars(select(Outbox).where(Outbox.sent_at.is_not(None), Outbox.topic.in_(
             [t.draft_requests, t.drafts_ready, t.incident_events, t.index_updates])).order_by(Outbox.id)))
@@ -118,7 +123,7 @@ def on_start(db: Database, settings: Settings) -> Reconciled | None:
     if settings.kafka_bootstrap_servers or not started_embedded_here(settings.data_dir):
         return None
     done = reconcile(db, settings)
-    if done.resent or done.positions_forgotten:
-        log.info("embedded broker started empty: forgot %d consumer positions; re-sending %s",
-                 done.positions_forgotten, done.resent or "nothing")
+    if done.resent or done.positions_forgotten or done.receipts:
+        log.info("embedded broker started empty: forgot %d consumer positions; re-sending %s and %d webhook "
+                 "messages never applied", done.positions_forgotten, done.resent or "nothing", done.receipts)
     return done

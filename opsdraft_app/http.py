@@ -12,6 +12,7 @@ from slack_sdk.signature import SignatureVerifier
 from consumers.webhooks import webhook_router
 from opsdraft.bus import Bus
 from opsdraft.metrics import HTTP_5XX
+from opsdraft.receipts import Recorder
 from opsdraft.settings import Settings
 from opsdraft_app.http_auth import verify_metrics, verify_slack
 from opsdraft_app.supervisor import Health
@@ -23,7 +24,8 @@ def _route(request: Request) -> str:
     return getattr(route, "path", "other")
 
 
-def build_http(settings: Settings, bus: Bus, slack_app: AsyncApp | None, health: Health | None = None) -> FastAPI:
+def build_http(settings: Settings, bus: Bus, slack_app: AsyncApp | None, health: Health | None = None,
+               record: Recorder | None = None) -> FastAPI:
     api = FastAPI(title="opsdraft", version="0.1.0")
     handler = AsyncSlackRequestHandler(slack_app) if slack_app else None
     verifier = SignatureVerifier(settings.slack_signing_secret)
@@ -52,7 +54,7 @@ def build_http(settings: Settings, bus: Bus, slack_app: AsyncApp | None, health:
         verify_metrics(request, settings)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    api.include_router(webhook_router(settings, bus))
+    api.include_router(webhook_router(settings, bus, record))
 
     @api.post("/slack/events")
     async def slack_events(request: Request) -> Response:

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 
-from opsdraft import reconcile
+from opsdraft import receipts, reconcile
 from opsdraft.broker import EmbeddedBroker, ensure_topics
 from opsdraft.bus import Bus
 from opsdraft.db import Database, migrate
@@ -47,9 +47,11 @@ async def kafka(settings: Settings) -> AsyncIterator[str]:
 async def runtime(settings: Settings, bootstrap: str) -> AsyncIterator[Runtime]:
     await asyncio.to_thread(migrate, settings.db_url)
     db = Database(settings.db_url)
-    await asyncio.to_thread(reconcile.on_start, db, settings)  # the embedded broker lost its topics: recover
+    recovered = await asyncio.to_thread(reconcile.on_start, db, settings)  # the embedded broker lost its topics
     bus = await Bus(bootstrap).start()
     try:
+        if recovered and recovered.receipts:  # before any role runs: they come before anything new
+            await receipts.produce_again(db, bus, settings)
         redactor = await asyncio.to_thread(get_redactor, settings)
         freeze_startup_heap()
         yield Runtime(settings=settings, db=db, bus=bus, redactor=redactor)
@@ -122,7 +124,9 @@ async def serve_http(rt: Runtime, with_bot: bool, stop: asyncio.Event, slack_cli
         from bot.app import build_app
 
         slack_app = build_app(rt, slack_client)
-    api = build_http(rt.settings, rt.bus, slack_app, health)
+    # On the embedded broker a webhook's 202 is made durable by a receipt in the database (opsdraft/receipts.py).
+    record = None if rt.settings.kafka_bootstrap_servers else receipts.recorder(rt.db, rt.settings)
+    api = build_http(rt.settings, rt.bus, slack_app, health, record)
     server = uvicorn.Server(uvicorn.Config(api, host=rt.settings.http_host, port=rt.settings.http_port,
                                            log_level="warning", lifespan="off"))
     server.capture_signals = contextlib.nullcontext  # the CLI owns signals

@@ -79,3 +79,52 @@ def test_runs_only_for_the_embedded_broker_this_process_started(database, make_s
     assert on_start(database, make_settings(data_dir=tmp_path / "data", kafka_bootstrap_servers="kafka:9092")) is None
     (tmp_path / "data" / "broker.pid").write_text(f"12345 {os.getpid()}")
     assert on_start(database, settings).resent == {settings.topics.draft_requests: 1}
+
+
+def test_webhook_receipts_keep_exactly_what_was_never_applied(database, make_settings, kafka_bootstrap):
+    """On the embedded broker a webhook's 202 is backed by a receipt (opsdraft/receipts.py): the consumers' timer
+    deletes those applied; at start those never applied are produced again, in the order they came, once."""
+    import asyncio
+    import json
+    import uuid
+
+    from opsdraft import receipts
+    from opsdraft.broker import ensure_topics
+    from opsdraft.bus import Bus, read_topic
+    from opsdraft.models import WebhookReceipt
+
+    settings = make_settings(consumer_group=f"receipts-{uuid.uuid4().hex[:6]}")
+    t, group = settings.topics, receipts.consumers_group(settings)
+    record = receipts.recorder(database, settings)
+    body = lambda i: json.dumps({"n": i}).encode()  # noqa: E731
+    record(t.logs, None, {}, [(0, i, body(i)) for i in range(6)])  # offsets 0..5 of logs[0]
+    record(t.changes, "checkout", {"x-github-event": "deployment"}, [(1, 0, body(6))])
+    with database.session() as s:  # the consumers applied logs[0] up to 2, and 4 out of order; nothing of changes
+        s.add(ConsumerOffset(group_id=group, topic=t.logs, partition=0, next_offset=3, ahead=[4]))
+        s.add(ConsumerOffset(group_id="another-group", topic=t.changes, partition=1, next_offset=9, ahead=[]))
+    with database.session() as s:
+        assert receipts.forget_applied(s, group) == 3  # below the stored offset: 0, 1, 2
+    # A kill -9 now: the broker's log is gone. Reconcile keeps 3 and 5 of logs (4 was applied) and the change.
+    done = reconcile(database, settings)
+    assert done.receipts == 3 and done.positions_forgotten == 2
+    with database.session() as s:
+        waiting = [(r.topic, r.key, r.headers, r.partition) for r in s.scalars(select(WebhookReceipt)
+                                                                               .order_by(WebhookReceipt.id))]
+        assert '{"n"' not in s.scalars(select(WebhookReceipt.sealed)).first()  # the body is kept encrypted
+    assert waiting == [(t.logs, None, {}, None), (t.logs, None, {}, None),
+                       (t.changes, "checkout", {"x-github-event": "deployment"}, None)]
+
+    async def again():
+        await ensure_topics(kafka_bootstrap, [t.logs, t.changes])
+        bus = await Bus(kafka_bootstrap).start()
+        try:
+            assert await receipts.produce_again(database, bus, settings) == 3
+            assert await receipts.produce_again(database, bus, settings) == 0  # each once
+            return [m["n"] for m in await read_topic(bus, t.logs, 2)], await read_topic(bus, t.changes, 1)
+        finally:
+            await bus.stop()
+
+    logs, changes = asyncio.run(again())
+    assert sorted(logs) == [3, 5] and changes == [{"n": 6}]  # unkeyed lines: any partition, as first produced
+    with database.session() as s:  # recorded where they went now, for the next kill
+        assert all(r.partition is not None and r.offset is not None for r in s.scalars(select(WebhookReceipt)))
