@@ -237,7 +237,7 @@ PII_RULES: list[Rule] = [
     Rule("EMAIL", re.compile(
         r"(?<![\w.%+:/-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"), 0.9, needs=("@",)),
     Rule("US_SSN", re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])"), 0.85,
-         0, _ssn, needs=("-",)),
+         0, _ssn, needs=("-",), requires=re.compile(r"\d{3}-\d\d-\d{4}")),  # not a UUID's 8-4-4-4-12
     Rule("US_SSN", re.compile(r"(?i)\bssn\s*[:#=]?\s*(?P<v>\d{9})\b"), 0.85, "v", _ssn, needs=("ssn",)),
     Rule("CREDIT_CARD", re.compile(
         r"(?<![\w-])(?:\d{4}([ -]?)\d{4}\1\d{4}\1\d{4}|3[47]\d{2}([ -]?)\d{6}\2\d{5}"
