@@ -37,6 +37,7 @@ from bot.blocks import (
     reject_modal,
 )
 from bot.commands import UsageError
+from opsdraft import periodic
 from opsdraft.models import Draft, utcnow
 from opsdraft.privacy import ScopedRedactor, subject_scope
 from opsdraft.runtime import Runtime
@@ -240,15 +241,11 @@ async def publish_approved(rt: Runtime, stop: asyncio.Event, every: float = 30.0
     when it was clicked): approval is recorded first, so nothing approved is left unpublished. The click
     handler gets `grace_s` to post it itself; a post whose marking failed may be posted twice."""
     flows = Flows(rt, client or slack_client(rt))
-    while not stop.is_set():
-        try:
-            for d in await flows.db(service.approved_unposted, utcnow() - timedelta(seconds=grace_s)):
-                log.info("posting approved draft #%s as final (it was not posted when approved)", d.id)
-                d = await flows.publish(d, d.decided_by or "opsdraft")
-                await flows.refresh_message(d)
-        except Exception as exc:  # Slack or the database away: the next round tries again
-            log.warning("posting approved drafts failed; will retry: %r", exc)
-        try:
-            await asyncio.wait_for(stop.wait(), every)
-        except TimeoutError:
-            pass
+
+    async def once() -> None:  # Slack or the database away: the next round tries again
+        for d in await flows.db(service.approved_unposted, utcnow() - timedelta(seconds=grace_s)):
+            log.info("posting approved draft #%s as final (it was not posted when approved)", d.id)
+            d = await flows.publish(d, d.decided_by or "opsdraft")
+            await flows.refresh_message(d)
+
+    await periodic.every(every, stop, once, "posting approved drafts")

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from opsdraft.db import Database
 from opsdraft.models import LogEvent, Outbox, Placeholder, utcnow
+from opsdraft.periodic import every
 from opsdraft.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,15 +92,11 @@ def purge(db: Database, settings: Settings, now: datetime | None = None) -> Purg
 
 async def run_retention(db: Database, settings: Settings, stop: asyncio.Event) -> None:
     """Purge at start and then every `retention_interval_s`; a failure (database away) waits for the next turn."""
-    while not stop.is_set():
-        try:
-            done = await asyncio.to_thread(purge, db, settings)
-            if done.total:
-                log.info("retention deleted %d unattached log lines, %d log placeholders and %d sent outbox rows",
-                         done.logs, done.placeholders, done.outbox)
-        except Exception:
-            log.warning("retention pass failed; will retry", exc_info=True)
-        try:
-            await asyncio.wait_for(stop.wait(), settings.retention_interval_s)
-        except TimeoutError:
-            pass
+
+    async def once() -> None:
+        done = await asyncio.to_thread(purge, db, settings)
+        if done.total:
+            log.info("retention deleted %d unattached log lines, %d log placeholders and %d sent outbox rows",
+                     done.logs, done.placeholders, done.outbox)
+
+    await every(settings.retention_interval_s, stop, once, "retention pass")

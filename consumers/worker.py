@@ -20,6 +20,7 @@ from opsdraft.bus import BatchHandler, InvalidMessage, Message, consume
 from opsdraft.events import IncidentCommand
 from opsdraft.metrics import OPEN_INCIDENTS
 from opsdraft.models import Incident, utcnow
+from opsdraft.periodic import every
 from opsdraft.privacy import sealer
 from opsdraft.receipts import consumers_group, forget_applied_loop
 from opsdraft.runtime import Runtime
@@ -126,9 +127,9 @@ class Dispatcher(BatchHandler):
         return "log", parse_log(fields)
 
 
-async def close_quiet_incidents(rt: Runtime, ingest: Ingest, stop: asyncio.Event, every: float = 1.0,
+async def close_quiet_incidents(rt: Runtime, ingest: Ingest, stop: asyncio.Event, every_s: float = 1.0,
                                 caught_up: asyncio.Event | None = None) -> None:
-    """Every `every` seconds, close the incidents quiet for long enough. Not while the consumers read a backlog
+    """Every `every_s` seconds, close the incidents quiet for long enough. Not while the consumers read a backlog
     (`caught_up` clear): the quiet period is counted in the alerts' own time, so in a backlog (a restart after
     downtime, a replay) an incident whose alerts resolved long ago would close between two batches and reopen at
     its next alert further on, each time drafting a postmortem that the reopen then supersedes."""
@@ -138,18 +139,13 @@ async def close_quiet_incidents(rt: Runtime, ingest: Ingest, stop: asyncio.Event
             OPEN_INCIDENTS.set(s.scalar(select(func.count(Incident.id)).where(Incident.status == "open")))
             return closed
 
-    while not stop.is_set():
+    async def once() -> None:
         if caught_up is None or caught_up.is_set():
-            try:
-                closed = await asyncio.to_thread(_close)
-                if closed:
-                    log.info("closed incidents after quiet period: %s", closed)
-            except Exception:
-                log.warning("closing quiet incidents failed; will retry", exc_info=True)
-        try:
-            await asyncio.wait_for(stop.wait(), every)
-        except TimeoutError:
-            pass
+            closed = await asyncio.to_thread(_close)
+            if closed:
+                log.info("closed incidents after quiet period: %s", closed)
+
+    await every(every_s, stop, once, "closing quiet incidents")
 
 
 async def run(rt: Runtime, stop: asyncio.Event) -> None:

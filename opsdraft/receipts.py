@@ -18,7 +18,6 @@ senders retry what was not answered 2xx."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 
 from sqlalchemy import delete, exists, func, select, update
@@ -28,9 +27,8 @@ from opsdraft import offsets
 from opsdraft.bus import Bus
 from opsdraft.db import Database
 from opsdraft.models import ConsumerOffset, WebhookReceipt
+from opsdraft.periodic import every
 from opsdraft.settings import Settings
-
-log = logging.getLogger(__name__)
 
 Recorder = Callable[[str, str | None, dict[str, str], list[tuple[int, int, bytes]]], None]
 
@@ -109,20 +107,12 @@ def _moved(db: Database, where: list[tuple[int, int, int]]) -> None:
                 partition=partition, offset=offset))
 
 
-async def forget_applied_loop(db: Database, settings: Settings, stop: asyncio.Event, every: float = 5.0) -> None:
+async def forget_applied_loop(db: Database, settings: Settings, stop: asyncio.Event, seconds: float = 5.0) -> None:
     """The consumers role's timer for forget_applied: receipts live a few seconds past their message's apply."""
     group = consumers_group(settings)
-    while not stop.is_set():
-        try:
-            await asyncio.to_thread(_forget, db, group)
-        except Exception:
-            log.warning("deleting applied webhook receipts failed; will retry", exc_info=True)
-        try:
-            await asyncio.wait_for(stop.wait(), every)
-        except TimeoutError:
-            pass
 
+    def forget() -> None:
+        with db.session() as s:
+            forget_applied(s, group)
 
-def _forget(db: Database, group: str) -> None:
-    with db.session() as s:
-        forget_applied(s, group)
+    await every(seconds, stop, lambda: asyncio.to_thread(forget), "deleting applied webhook receipts")

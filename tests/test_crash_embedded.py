@@ -1,5 +1,6 @@
 """kill -9 of `opsdraft run` on the embedded defaults (in-memory Tansu broker, SQLite) at each step of the demo
-flow: alert in (a webhook's 202) -> incident opened -> draft requested -> draft made -> draft posted -> approved -> published.
+flow: alert in (a webhook's 202) -> incident opened -> draft requested -> draft made -> draft posted -> approved
+-> published.
 After each kill it is restarted, and the flow completes with nothing lost and nothing doubled in Slack.
 
 The broker keeps its topics in memory, so every kill loses every message in flight. To make each step's loss
