@@ -333,9 +333,13 @@ NAME_RULES: list[Rule] = [
 ]
 
 
+# \b[A-Z]{2}\d{2}..., written to start with the letter (the engine skips ahead to one) and look behind it.
+_IBAN = re.compile(r"[A-Z](?<!\w[A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]){11,30}\b")
+
+
 def _iban_spans(text: str) -> Iterator[Span]:
     # Groups may be followed by unrelated caps words ("... 00 FAIL"), so try shorter prefixes too.
-    for m in re.finditer(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", text):
+    for m in _IBAN.finditer(text):
         s = m.group()
         for end in range(len(s), 14, -1):
             cand = s[:end]
