@@ -7,6 +7,7 @@ a missing service fails the tests instead of skipping them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -28,6 +29,46 @@ def unavailable(what: str, why: object):
     if REQUIRE:
         pytest.fail(f"{what} is required (OPSDRAFT_TEST_REQUIRE_SERVICES=1) but unavailable: {why}")
     pytest.skip(f"{what} unavailable: {why}")
+
+
+@pytest.fixture
+async def rt(kafka_bootstrap, database, make_settings, redactor):
+    """A runtime on the test broker and database, with no role running: tests drive consume() themselves."""
+    from opsdraft.broker import ensure_topics
+    from opsdraft.bus import Bus
+    from opsdraft.runtime import Runtime
+
+    settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap)
+    await ensure_topics(kafka_bootstrap, settings.topics.all())
+    bus = await Bus(kafka_bootstrap).start()
+    yield Runtime(settings=settings, db=database, bus=bus, redactor=redactor)
+    await bus.stop()
+
+
+@contextlib.asynccontextmanager
+async def runtime_on_broker(settings, bootstrap: str):
+    """The runtime `opsdraft run` builds (database migrated, bus started), on a broker whose topics exist."""
+    from opsdraft.broker import ensure_topics
+    from opsdraft_app.runner import runtime
+
+    await ensure_topics(bootstrap, settings.topics.all())
+    async with runtime(settings, bootstrap) as rt:
+        yield rt
+
+
+@contextlib.asynccontextmanager
+async def all_roles_running(rt, roles: tuple[str, ...] = ("consumers", "summarizer", "bot", "http")):
+    """The roles of `opsdraft run` on this event loop while the block runs; stopped (and awaited) after it, the
+    runtime still open for the checks that follow."""
+    from opsdraft_app.runner import run_roles
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_roles(rt, set(roles), stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
 
 
 async def until(check, timeout: float = 30.0, what: str = "the condition", interval: float = 0.1):

@@ -4,17 +4,14 @@ roles in-process; the fake Slack Web API answers the bot."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from sqlalchemy import select
 
-from opsdraft.broker import ensure_topics, free_port
+from opsdraft.broker import free_port
 from opsdraft.models import AuditLog, Draft, Incident
-from opsdraft_app.runner import run_roles, runtime
 from opsdraft_app.testing.slackfake import FakeSlack
 from opsdraft_app.testing.slacksign import block_action_body, post_signed, slash_command_body, view_submission_body
-from tests.conftest import wait_until
+from tests.conftest import all_roles_running, runtime_on_broker, wait_until
 from tests.test_end_to_end import _listening
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -27,15 +24,9 @@ async def test_declare_close_regenerate_approve(kafka_bootstrap, db_url, databas
                                  slack_api_url=fake.base_url, slack_bot_token="xoxb-pipe",
                                  slack_signing_secret="pipe-secret", slack_approvers_postmortem=LEAD,
                                  http_port=free_port())
-        await ensure_topics(kafka_bootstrap, settings.topics.all())
-        async with runtime(settings, kafka_bootstrap) as rt:
-            stop = asyncio.Event()
-            roles = asyncio.create_task(run_roles(rt, {"consumers", "summarizer", "bot", "http"}, stop))
-            try:
+        async with runtime_on_broker(settings, kafka_bootstrap) as rt:
+            async with all_roles_running(rt):
                 await _drive(rt, settings, fake)
-            finally:
-                stop.set()
-                await asyncio.wait_for(roles, 60)
 
 
 async def _drive(rt, settings, fake):

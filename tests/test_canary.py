@@ -8,7 +8,6 @@ allowed. Not searched: ticket-replies, where an approved reply greets the custom
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import json
@@ -28,10 +27,9 @@ from opsdraft.broker import free_port
 from opsdraft.bus import read_topic
 from opsdraft.models import Base, Draft, Incident
 from opsdraft.privacy import install_log_redaction
-from opsdraft_app.runner import run_roles, runtime
 from opsdraft_app.testing.slackfake import FakeSlack
 from opsdraft_app.testing.slacksign import block_action_body, post_signed, slash_command_body
-from tests.conftest import require_smollm2, wait_until
+from tests.conftest import all_roles_running, require_smollm2, runtime_on_broker, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 APPROVER = "U0APPROVER"
@@ -135,13 +133,9 @@ async def test_canaries_never_leak(kafka_bootstrap, db_url, database, make_setti
                                  slack_api_url=fake.base_url, slack_bot_token="xoxb-canary",
                                  slack_signing_secret="canary-secret", slack_approvers=APPROVER,
                                  http_port=free_port(), incident_quiet_period_s=0.5)
-        from opsdraft.broker import ensure_topics
 
-        await ensure_topics(kafka_bootstrap, settings.topics.all())
-        async with runtime(settings, kafka_bootstrap) as rt:
-            stop = asyncio.Event()
-            roles = asyncio.create_task(run_roles(rt, {"consumers", "summarizer", "bot", "http"}, stop))
-            try:
+        async with runtime_on_broker(settings, kafka_bootstrap) as rt:
+            async with all_roles_running(rt):
                 await _drive(rt, settings, fake, c)
                 async with httpx.AsyncClient() as client:  # the server runs on this event loop
                     metrics = (await client.get(f"http://127.0.0.1:{settings.http_port}/metrics", timeout=10)).text
@@ -149,9 +143,6 @@ async def test_canaries_never_leak(kafka_bootstrap, db_url, database, make_setti
                 t = settings.topics
                 produced = {topic: await read_topic(rt.bus, topic, 1, timeout=10)
                             for topic in (t.incident_commands, t.incident_events, t.drafts_ready)}
-            finally:
-                stop.set()
-                await asyncio.wait_for(roles, 60)
             assert dead, "the malformed message never reached the dead-letter topic"
             assert produced[settings.topics.incident_commands], "the close command never reached its topic"
             assert prompts, "the model was never prompted: the canary did not cover drafting"
@@ -248,17 +239,10 @@ async def test_canaries_said_in_an_incident_channel_never_leak(kafka_bootstrap, 
                                  slack_api_url=fake.base_url, slack_bot_token="xoxb-canary",
                                  slack_signing_secret="canary-secret", slack_approvers=APPROVER,
                                  http_port=free_port(), slack_channel_per_incident=True)
-        from opsdraft.broker import ensure_topics
 
-        await ensure_topics(kafka_bootstrap, settings.topics.all())
-        async with runtime(settings, kafka_bootstrap) as rt:
-            stop = asyncio.Event()
-            roles = asyncio.create_task(run_roles(rt, {"consumers", "summarizer", "bot", "http"}, stop))
-            try:
+        async with runtime_on_broker(settings, kafka_bootstrap) as rt:
+            async with all_roles_running(rt):
                 await _say_canaries(rt, settings, fake, c)
-            finally:
-                stop.set()
-                await asyncio.wait_for(roles, 60)
             stores = _stores(rt, settings, fake)
     stores.update({"prompts": "\n".join(prompts), "log output": log_output.getvalue()})
     hits = [(k, where, text[max(0, text.index(v) - 80):text.index(v) + 80]) for where, text in stores.items()

@@ -11,13 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from consumers.worker import run as run_consumers
-from opsdraft.broker import ensure_topics
 from opsdraft.bus import Bus, consume, read_topic
 from opsdraft.models import Alert, Incident, LogEvent, Outbox, Ticket, TimelineEntry
 from opsdraft.offsets import done_count
 from opsdraft.outbox import relay_outbox
 from opsdraft.privacy import unseal
-from opsdraft.runtime import Runtime
 from tests.conftest import until
 
 pytestmark = pytest.mark.broker
@@ -26,15 +24,6 @@ FIRING = {"version": "4", "status": "firing", "groupKey": "g", "alerts": [{
     "status": "firing", "labels": {"alertname": "HighErrorRate", "service": "checkout", "severity": "critical"},
     "annotations": {"summary": "errors from 198.51.100.23"}, "startsAt": "2026-11-20T14:02:10Z",
     "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "fp1"}]}
-
-
-@pytest.fixture
-async def rt(kafka_bootstrap, database, make_settings, redactor):
-    settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap)
-    await ensure_topics(kafka_bootstrap, settings.topics.all())
-    bus = await Bus(kafka_bootstrap).start()
-    yield Runtime(settings=settings, db=database, bus=bus, redactor=redactor)
-    await bus.stop()
 
 
 def done(db) -> int:

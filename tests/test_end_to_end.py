@@ -3,7 +3,6 @@ FAISS, a real (small) model, the bot's HTTP endpoint with signed requests, and t
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 
@@ -13,10 +12,9 @@ from sqlalchemy import select
 from opsdraft.broker import free_port
 from opsdraft.bus import read_topic
 from opsdraft.models import AuditLog, Draft, Incident
-from opsdraft_app.runner import run_roles, runtime
 from opsdraft_app.testing.slackfake import FakeSlack
 from opsdraft_app.testing.slacksign import block_action_body, post_signed, slash_command_body
-from tests.conftest import require_smollm2, wait_until
+from tests.conftest import all_roles_running, require_smollm2, runtime_on_broker, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 APPROVER = "U0APPROVER"
@@ -45,17 +43,10 @@ async def test_alerts_to_approved_postmortem_and_reply(kafka_bootstrap, db_url, 
                                  slack_api_url=fake.base_url, slack_bot_token="xoxb-e2e",
                                  slack_signing_secret="e2e-secret", slack_approvers=APPROVER,
                                  http_port=free_port(), incident_quiet_period_s=0.5)
-        from opsdraft.broker import ensure_topics
 
-        await ensure_topics(kafka_bootstrap, settings.topics.all())
-        async with runtime(settings, kafka_bootstrap) as rt:  # `database` empties PostgreSQL afterwards
-            stop = asyncio.Event()
-            roles = asyncio.create_task(run_roles(rt, {"consumers", "summarizer", "bot", "http"}, stop))
-            try:
+        async with runtime_on_broker(settings, kafka_bootstrap) as rt:  # `database` empties PostgreSQL afterwards
+            async with all_roles_running(rt):
                 await _drive(rt, settings, fake)
-            finally:
-                stop.set()
-                await asyncio.wait_for(roles, 60)
             await _check_no_pii(rt, settings, fake)
 
 

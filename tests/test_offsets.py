@@ -11,23 +11,12 @@ from sqlalchemy import func, select
 
 from consumers.worker import run as run_consumers
 from opsdraft import offsets
-from opsdraft.broker import ensure_topics
-from opsdraft.bus import BatchHandler, Bus, InvalidMessage, Message, consume, read_topic
+from opsdraft.bus import BatchHandler, InvalidMessage, Message, consume, read_topic
 from opsdraft.models import Alert, ConsumerOffset, Outbox
 from opsdraft.offsets import Position
-from opsdraft.runtime import Runtime
 from tests.conftest import until
 
 pytestmark = pytest.mark.broker
-
-
-@pytest.fixture
-async def rt(kafka_bootstrap, database, make_settings, redactor):
-    settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap)
-    await ensure_topics(kafka_bootstrap, settings.topics.all())
-    bus = await Bus(kafka_bootstrap).start()
-    yield Runtime(settings=settings, db=database, bus=bus, redactor=redactor)
-    await bus.stop()
 
 
 def _outbox_payloads(db) -> list:

@@ -5,21 +5,19 @@ searched. Our own markup (the approver's mention, bold) still works."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
 import pytest
 from sqlalchemy import select
 
-from opsdraft.broker import ensure_topics, free_port
+from opsdraft.broker import free_port
 from opsdraft.models import Draft, Incident
 from opsdraft.slacktext import escape, plain, strip_controls
-from opsdraft_app.runner import run_roles, runtime
 from opsdraft_app.testing.slackfake import FakeSlack
 from opsdraft_app.testing.slacksign import post_signed, slash_command_body
 from redaction import RedactingLogFilter
-from tests.conftest import wait_until
+from tests.conftest import all_roles_running, runtime_on_broker, wait_until
 from tests.test_end_to_end import _listening
 
 LEAD = "U0LEAD"
@@ -77,15 +75,9 @@ async def test_markup_from_inputs_reaches_slack_escaped(kafka_bootstrap, db_url,
         settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap, database_url=db_url, model="none",
                                  slack_api_url=fake.base_url, slack_bot_token="xoxb-esc",
                                  slack_signing_secret="esc-secret", slack_approvers=LEAD, http_port=free_port())
-        await ensure_topics(kafka_bootstrap, settings.topics.all())
-        async with runtime(settings, kafka_bootstrap) as rt:
-            stop = asyncio.Event()
-            roles = asyncio.create_task(run_roles(rt, {"consumers", "summarizer", "bot", "http"}, stop))
-            try:
+        async with runtime_on_broker(settings, kafka_bootstrap) as rt:
+            async with all_roles_running(rt):
                 await _drive(rt, settings, fake)
-            finally:
-                stop.set()
-                await asyncio.wait_for(roles, 60)
     texts = [s for call in fake.calls for s in _strings(call.get("args", {}))]
     leaked = sorted({r for r in RAW for t in texts if r in t})
     assert not leaked, f"raw markup reached Slack: {leaked}"

@@ -5,7 +5,6 @@ human entries posted in the channel, the channel archived); and the parts on the
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -16,12 +15,11 @@ from bot.commands import UsageError
 from bot.conversation import slack_time
 from bot.followups import action_items
 from bot.livecommands import parse_live
-from opsdraft.broker import ensure_topics, free_port
+from opsdraft.broker import free_port
 from opsdraft.models import Draft, Incident, IncidentChannel, Outbox, TimelineEntry
-from opsdraft_app.runner import run_roles, runtime
 from opsdraft_app.testing.slackfake import FakeSlack
 from opsdraft_app.testing.slacksign import block_action_body, post_signed, slash_command_body
-from tests.conftest import wait_until
+from tests.conftest import all_roles_running, runtime_on_broker, wait_until
 from tests.test_end_to_end import _listening
 
 LEAD, ALICE, ONCALL = "U0LEAD", "U0ALICE", "U0ONCALL"
@@ -101,15 +99,9 @@ async def test_an_incident_lives_in_its_own_channel(kafka_bootstrap, db_url, dat
             slack_bot_token="xoxb-live", slack_signing_secret="live-secret", slack_approvers_postmortem=LEAD,
             http_port=free_port(), slack_channel_per_incident=True, slack_incident_responders=ONCALL,
             slack_stakeholder_channel="C0STAKE")
-        await ensure_topics(kafka_bootstrap, settings.topics.all())
-        async with runtime(settings, kafka_bootstrap) as rt:
-            stop = asyncio.Event()
-            roles = asyncio.create_task(run_roles(rt, {"consumers", "summarizer", "bot", "http"}, stop))
-            try:
+        async with runtime_on_broker(settings, kafka_bootstrap) as rt:
+            async with all_roles_running(rt):
                 await _live(rt, settings, fake)
-            finally:
-                stop.set()
-                await asyncio.wait_for(roles, 60)
 
 
 async def _live(rt, settings, fake):

@@ -7,7 +7,6 @@ follow-up, a forged requester change, an approver's edit, and nothing of custome
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -17,14 +16,13 @@ from sqlalchemy import select
 from opsdraft.broker import free_port
 from opsdraft.bus import read_topic
 from opsdraft.models import Draft, Ticket
-from opsdraft_app.runner import run_roles, runtime
 from opsdraft_app.testing.slackfake import FakeSlack
 from opsdraft_app.testing.slacksign import block_action_body, post_signed, view_submission_body
 from summarizer.facts import TicketFacts
 from summarizer.helpcentre import exemplar_doc, exemplar_text, help_docs, html_to_markdown
 from summarizer.reply_checks import markup_in, plan_sentences
 from summarizer.ticket_reply import ReplyPolicy, build_ticket_reply, questions
-from tests.conftest import wait_until
+from tests.conftest import all_roles_running, runtime_on_broker, wait_until
 
 HELPCENTRE = Path(__file__).resolve().parents[1] / "helpcentre"
 RUNBOOKS = Path(__file__).resolve().parents[1] / "runbooks"
@@ -182,17 +180,10 @@ async def test_customers_stay_apart_and_edits_publish_the_names_written(kafka_bo
                                  slack_api_url=fake.base_url, slack_bot_token="xoxb-replies",
                                  slack_signing_secret="replies-secret", slack_approvers=APPROVER,
                                  http_port=free_port(), redaction_restore_names=True)
-        from opsdraft.broker import ensure_topics
 
-        await ensure_topics(kafka_bootstrap, settings.topics.all())
-        async with runtime(settings, kafka_bootstrap) as rt:
-            stop = asyncio.Event()
-            roles = asyncio.create_task(run_roles(rt, {"consumers", "summarizer", "bot", "http"}, stop))
-            try:
+        async with runtime_on_broker(settings, kafka_bootstrap) as rt:
+            async with all_roles_running(rt):
                 await _two_customers(rt, settings, fake)
-            finally:
-                stop.set()
-                await asyncio.wait_for(roles, 60)
 
 
 async def _two_customers(rt, settings, fake):
