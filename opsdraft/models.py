@@ -6,7 +6,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -319,6 +330,8 @@ class WebhookReceipt(Base):
     `partition`/`offset` say where it went; both are None while it waits to be produced again after a restart."""
 
     __tablename__ = "webhook_receipts"
+    # forget_applied deletes by (topic, partition, offset below the group's position) every few seconds.
+    __table_args__ = (Index("ix_webhook_receipts_position", "topic", "partition", "offset"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     topic: Mapped[str] = mapped_column(String(200))
     partition: Mapped[int | None] = mapped_column(default=None, autoincrement=False)

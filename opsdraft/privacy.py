@@ -80,25 +80,13 @@ class ScopedRedactor:
     def _stored(self, digests: list[str]) -> dict[str, str]:
         # New placeholders are inserted as they are made (_flush), so another ScopedRedactor of this scope in the
         # same transaction sees them here.
-        # The table's columns, not the ORM class's: a Core query does not flush the session's pending objects first.
-        out: dict[str, str] = {}
-        table = Placeholder.__table__
-        for i in range(0, len(digests), 500):
-            rows = self.session.execute(select(table.c.digest, table.c.placeholder, table.c.last_seen_at).where(
-                table.c.scope == self.scope, table.c.digest.in_(digests[i:i + 500])))
-            for digest, placeholder, last_seen in rows:
-                out[digest] = placeholder
-                self._last_seen[digest] = last_seen
-        return out
+        return _learn_stored([self], {self.scope: digests})[self.scope]
 
     def _last_number(self, entity_type: str) -> int:
         # One row's read (migration 0011 made a row for every scope and type stored before counters existed).
         # Counters, like placeholders, are written as they move (_flush), so another ScopedRedactor of this scope
         # in the same transaction reads the number this one reached.
-        if self._stored_counters is None:  # the scope's few counters, all in one read
-            table = PlaceholderCounter.__table__
-            self._stored_counters = dict(self.session.execute(select(table.c.entity_type, table.c.last).where(
-                table.c.scope == self.scope)).all())
+        _read_counters([self])
         return self._stored_counters.get(entity_type, 0)
 
     def text(self, value: str, source: str | None = None) -> str:
@@ -182,32 +170,47 @@ def texts_in_scopes(work: list[tuple[ScopedRedactor, list[str]]], source: str | 
 def _look_up_scopes(by_map: dict[int, ScopedRedactor], wanted: list[tuple[PlaceholderMap, list]]) -> None:
     """What the maps of several scopes ask the store, in one query per 500 digests (not one per scope)."""
     todo = {id(pmap): pmap.unknown(values) for pmap, values in wanted}
-    digests = sorted({d for ds in todo.values() for d in ds})
-    if not digests:
+    reds = [by_map[key] for key, digests in todo.items() if digests]
+    if not reds:
         return
-    reds = [by_map[key] for key, ds in todo.items() if ds]
-    table, found = Placeholder.__table__, {}
-    for i in range(0, len(digests), 500):
-        chunk = set(digests[i:i + 500])
-        # One (scope = ? AND digest IN (...)) per scope, OR-ed: each is a probe of the (scope, digest) index.
-        asks = [(table.c.scope == red.scope) & table.c.digest.in_(sorted(chunk.intersection(todo[id(red.map)])))
-                for red in reds if chunk.intersection(todo[id(red.map)])]
-        rows = reds[0].session.execute(select(table.c.scope, table.c.digest, table.c.placeholder,
-                                              table.c.last_seen_at).where(or_(*asks)))
-        found.update(((scope, digest), (placeholder, last_seen)) for scope, digest, placeholder, last_seen in rows)
-    counters = PlaceholderCounter.__table__  # new placeholders are likely: their counters, one query too
-    unread = {red.scope: red for red in by_map.values() if red._stored_counters is None}
-    if unread:
-        for red in unread.values():
-            red._stored_counters = {}
-        for scope, entity_type, last in reds[0].session.execute(select(
-                counters.c.scope, counters.c.entity_type, counters.c.last).where(counters.c.scope.in_(sorted(unread)))):
-            unread[scope]._stored_counters[entity_type] = last
+    _read_counters(list(by_map.values()))  # new placeholders are likely: their counters, one query too
+    found = _learn_stored(reds, {red.scope: todo[id(red.map)] for red in reds})
     for red in reds:
-        asked = todo[id(red.map)]
-        mine = {d: found[(red.scope, d)] for d in asked if (red.scope, d) in found}
-        red._last_seen.update((d, last_seen) for d, (_, last_seen) in mine.items())
-        red.map.learn(asked, {d: placeholder for d, (placeholder, _) in mine.items()})
+        red.map.learn(todo[id(red.map)], found[red.scope])
+
+
+def _learn_stored(reds: list[ScopedRedactor], asks: dict[str, list[str]]) -> dict[str, dict[str, str]]:
+    """scope -> {digest: placeholder} of what is stored of the digests asked per scope; each redactor also learns
+    its placeholders' last_seen_at. One (scope = ? AND digest IN (...)) per scope, OR-ed: each is a probe of the
+    (scope, digest) index. The table's columns, not the ORM class's: a Core query does not flush the session's
+    pending objects first."""
+    table, by_scope = Placeholder.__table__, {red.scope: red for red in reds}
+    found: dict[str, dict[str, str]] = {scope: {} for scope in asks}
+    pairs = sorted((digest, scope) for scope, digests in asks.items() for digest in set(digests))
+    for i in range(0, len(pairs), 500):
+        chunk: dict[str, list[str]] = {}
+        for digest, scope in pairs[i:i + 500]:
+            chunk.setdefault(scope, []).append(digest)
+        rows = reds[0].session.execute(select(table.c.scope, table.c.digest, table.c.placeholder,
+                                              table.c.last_seen_at).where(or_(*(
+            (table.c.scope == scope) & table.c.digest.in_(digests) for scope, digests in chunk.items()))))
+        for scope, digest, placeholder, last_seen in rows:
+            found[scope][digest] = placeholder
+            by_scope[scope]._last_seen[digest] = last_seen
+    return found
+
+
+def _read_counters(reds: list[ScopedRedactor]) -> None:
+    """The stored counters of the scopes that have not read theirs yet, in one query."""
+    unread = {red.scope: red for red in reds if red._stored_counters is None}
+    if not unread:
+        return
+    for red in unread.values():
+        red._stored_counters = {}
+    table = PlaceholderCounter.__table__
+    for scope, entity_type, last in reds[0].session.execute(select(table.c.scope, table.c.entity_type, table.c.last)
+                                                            .where(table.c.scope.in_(sorted(unread)))):
+        unread[scope]._stored_counters[entity_type] = last
 
 
 def write_new_placeholders(reds: list[ScopedRedactor]) -> None:

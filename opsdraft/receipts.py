@@ -101,10 +101,8 @@ def _waiting(db: Database, chunk: int) -> list[tuple[int, str, str | None, dict,
 
 
 def _moved(db: Database, where: list[tuple[int, int, int]]) -> None:
-    with db.session() as s:
-        for receipt_id, partition, offset in where:
-            s.execute(update(WebhookReceipt).where(WebhookReceipt.id == receipt_id).values(
-                partition=partition, offset=offset))
+    with db.session() as s:  # an ORM bulk update by primary key: one executemany
+        s.execute(update(WebhookReceipt), [dict(id=i, partition=p, offset=o) for i, p, o in where])
 
 
 async def forget_applied_loop(db: Database, settings: Settings, stop: asyncio.Event, seconds: float = 5.0) -> None:

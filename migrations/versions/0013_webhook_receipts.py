@@ -25,7 +25,9 @@ def upgrade() -> None:
         sa.Column("sealed", sa.Text(), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_index("ix_webhook_receipts_position", "webhook_receipts", ["topic", "partition", "offset"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_receipts_position", "webhook_receipts")
     op.drop_table("webhook_receipts")
