@@ -160,6 +160,8 @@ class Ingest:
             if ev.service not in (incident.services or []):
                 incident.services = [*(incident.services or [incident.service]), ev.service]
                 s.info.pop("open_incidents", None)
+                # Its logs may have arrived before this alert (another topic): they are this incident's too.
+                self._attach_earlier_logs(s, incident, ev.service, min(ev.starts_at, incident.opened_at))
             listed.insert(0, incident)
             self._timeline(s, incident, ev.starts_at, "correlated",
                            f"{ev.name} on {ev.service} joined this incident ({reason})", f"incident:{incident.id}")
@@ -184,17 +186,17 @@ class Ingest:
         INCIDENTS.labels("opened").inc()
         self._timeline(s, incident, ev.starts_at, "opened", f"Incident opened: {incident.title}",
                        f"incident:{incident.id}")
-        self._attach_earlier_logs(s, incident)
+        self._attach_earlier_logs(s, incident, incident.service, incident.opened_at)
         events.incident_opened(s, self.settings, incident)
         return incident
 
-    def _attach_earlier_logs(self, s: Session, incident: Incident) -> None:
+    def _attach_earlier_logs(self, s: Session, incident: Incident, service: str, alerted_at: datetime) -> None:
         """Logs and alerts travel on different topics, so a service's logs may arrive before the alert that
-        opens its incident: attach the unattached ones from shortly before the opening onwards."""
-        since = incident.opened_at - timedelta(seconds=LOG_LOOKBACK_S)
+        opens its incident, or brings the service into one: attach its unattached lines from shortly before."""
+        since = alerted_at - timedelta(seconds=LOG_LOOKBACK_S)
         lines = []
         for log in s.scalars(select(LogEvent).where(
-                LogEvent.service == incident.service, LogEvent.incident_id.is_(None), LogEvent.at >= since
+                LogEvent.service == service, LogEvent.incident_id.is_(None), LogEvent.at >= since
         ).order_by(LogEvent.at)):
             log.incident_id = incident.id
             if log.level in SIGNATURE_LEVELS:

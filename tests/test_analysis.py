@@ -118,6 +118,36 @@ def test_correlation_joins_shared_evidence_only_and_humans_can_merge_and_split(d
         assert "payments" not in s.get(Incident, main).services
 
 
+def test_a_service_that_joins_an_incident_brings_its_earlier_logs(database, make_settings, redactor):
+    """Logs travel apart from alerts: a service's errors may be stored before the alert that brings it into an
+    incident opened by another service (CI saw this order through the broker); they are the incident's first
+    signal all the same."""
+    from summarizer.record import analyse
+
+    settings = make_settings()
+
+    def log(at, level, message):
+        return {"topic": "logs", "value": {"timestamp": at, "service": "payments", "level": level,
+                                           "message": message, "attributes": {"host": "pay-1"}}}
+    ingest(database, settings, redactor, [
+        log("2026-11-20T13:58:10Z", "ERROR", "timeout acquiring connection from pool after 5000ms"),
+        log("2026-11-20T13:59:00Z", "ERROR", "timeout acquiring connection from pool after 5000ms"),
+        log("2026-11-20T13:40:00Z", "ERROR", "an old error, long before: not this incident's"),
+    ])
+    ingest(database, settings, redactor, [{"topic": "alerts", "value": a} for a in (
+        _alert("a1", "HighErrorRate", "checkout", "prod-eu-1", "2026-11-20T14:00:00Z"),
+        _alert("a2", "PoolExhausted", "payments", "prod-eu-1", "2026-11-20T14:01:00Z"),  # joins: same cluster
+    )])
+    with database.session() as s:
+        incident = s.scalar(select(Incident))
+        assert s.scalar(select(func.count(Incident.id))) == 1 and incident.services == ["checkout", "payments"]
+        attached = {g.message: g.incident_id for g in s.scalars(select(LogEvent))}
+        assert attached["timeout acquiring connection from pool after 5000ms"] == incident.id
+        assert attached["an old error, long before: not this incident's"] is None
+        sig = s.scalar(select(IncidentSignature).where(IncidentSignature.service == "payments"))
+        assert sig.count == 2 and sig.first_at.strftime("%H:%M:%S") == "13:58:10"
+        assert analyse(s, incident.id, settings).impact_start.strftime("%H:%M:%S") == "13:58:10"
+
 def _analysis(**kw) -> Analysis:
     base = dict(services=["checkout"], impact_start=None, impact_end=None, first_error_at=None, first_alert_at=None,
                 first_human_at=None, alerts=[], signatures=[], triggers=[], recovery=None, recoveries=[],
