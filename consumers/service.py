@@ -19,6 +19,7 @@ from consumers.payloads import SEVERITY_RANK, AlertEvent, LogLine, TicketIn
 from consumers.signatures import SIGNATURE_LEVELS, Evidence, change_row
 from consumers.stale import close_reason, mark_stale, supersede_postmortems
 from opsdraft import events
+from opsdraft.db import copy_rows
 from opsdraft.incident_times import end_window, start_window
 from opsdraft.metrics import INCIDENTS
 from opsdraft.models import Alert, Incident, LogEvent, Ticket, TimelineEntry, UTCDateTime, utcnow
@@ -394,19 +395,12 @@ _LOG_COLUMNS = ("at", "service", "level", "message", "attributes", "incident_id"
 
 
 def _copy_logs(s: Session, rows: list[dict]) -> bool:
-    """On PostgreSQL, log lines go in with COPY: several times cheaper than an executemany of INSERTs, and logs
-    are most of what is ingested. False elsewhere (the caller inserts them)."""
-    conn = s.connection()
-    if conn.dialect.name != "postgresql":
-        return False
+    """Log lines are most of what is ingested: COPY on PostgreSQL (False elsewhere: the caller inserts them)."""
     at = UTCDateTime().process_bind_param
-    cursor = conn.connection.driver_connection.cursor()
-    with cursor, cursor.copy(f"COPY log_events ({', '.join(_LOG_COLUMNS)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row((at(row["at"], None), row["service"], row["level"], row["message"],
-                            json.dumps(row["attributes"]),  # as SQLAlchemy's JSON type writes it (None: null)
-                            row["incident_id"], row["template_key"], row["host"]))
-    return True
+    return copy_rows(s, "log_events", _LOG_COLUMNS, (
+        (at(row["at"], None), row["service"], row["level"], row["message"],
+         json.dumps(row["attributes"]),  # as SQLAlchemy's JSON type writes it (None: null)
+         row["incident_id"], row["template_key"], row["host"]) for row in rows))
 
 
 def _before_commit(s: Session) -> dict[str, Any]:

@@ -34,10 +34,6 @@ class Position:
     offset: int
 
 
-def _done(row: ConsumerOffset | None, offset: int) -> bool:
-    return row is not None and (offset < row.next_offset or offset in row.ahead)
-
-
 def _rows(s: Session, group: str, tps: set[tuple[str, int]], lock: bool) -> dict[tuple[str, int], ConsumerOffset]:
     if not tps:
         return {}
@@ -52,28 +48,32 @@ def pending(s: Session, group: str, positions: Iterable[Position]) -> list[bool]
     """For each position, whether the group has still to apply it (read without locking)."""
     positions = list(positions)
     rows = _rows(s, group, {(p.topic, p.partition) for p in positions}, lock=False)
-    return [not _done(rows.get((p.topic, p.partition)), p.offset) for p in positions]
+    done = {tp: (row.next_offset, set(row.ahead)) for tp, row in rows.items()}  # a set: batches are 500 long
+    out = []
+    for p in positions:
+        d = done.get((p.topic, p.partition))
+        out.append(d is None or not (p.offset < d[0] or p.offset in d[1]))
+    return out
 
 
 def claim(s: Session, group: str, positions: Iterable[Position]) -> None:
     """Mark positions applied, in the caller's transaction (which holds their effects). Raises AlreadyApplied if
     one was applied meanwhile by another transaction: the caller rolls back, and nothing is doubled. Called at
     the end of the transaction, so the row lock (PostgreSQL) is held only for its commit."""
-    positions = list(positions)
-    tps = {(p.topic, p.partition) for p in positions}
-    rows = _rows(s, group, tps, lock=True)
-    for topic, partition in tps - rows.keys():  # `start` makes them before a batch; this is a safety net
-        first = min(p.offset for p in positions if (p.topic, p.partition) == (topic, partition))
-        rows[topic, partition] = row = ConsumerOffset(group_id=group, topic=topic, partition=partition,
-                                                      next_offset=first, ahead=[])
-        s.add(row)
+    by_tp: dict[tuple[str, int], list[int]] = {}
     for p in positions:
-        row = rows[p.topic, p.partition]
-        if _done(row, p.offset):
-            raise AlreadyApplied(f"{p.topic}[{p.partition}]@{p.offset}")
-        row.ahead = [*row.ahead, p.offset]
-    for row in rows.values():
+        by_tp.setdefault((p.topic, p.partition), []).append(p.offset)
+    rows = _rows(s, group, set(by_tp), lock=True)
+    for (topic, partition), offs in by_tp.items():
+        row = rows.get((topic, partition))
+        if row is None:  # `start` makes them before a batch; this is a safety net
+            row = ConsumerOffset(group_id=group, topic=topic, partition=partition, next_offset=min(offs), ahead=[])
+            s.add(row)
         ahead, nxt = set(row.ahead), row.next_offset
+        for offset in offs:
+            if offset < nxt or offset in ahead:
+                raise AlreadyApplied(f"{topic}[{partition}]@{offset}")
+            ahead.add(offset)
         while nxt in ahead:
             nxt += 1
         row.next_offset, row.ahead, row.updated_at = nxt, sorted(a for a in ahead if a >= nxt), utcnow()

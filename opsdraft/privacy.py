@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from opsdraft.models import Placeholder, PlaceholderCounter, utcnow
+from opsdraft.db import copy_rows
+from opsdraft.models import Placeholder, PlaceholderCounter, UTCDateTime, utcnow
 from opsdraft.settings import Settings
 from redaction import PlaceholderMap, RedactingLogFilter, Redactor, Sealer, SourcePolicy, build_redactor, restore
 from redaction.engine import ENTITIES
@@ -213,6 +214,9 @@ def _read_counters(reds: list[ScopedRedactor]) -> None:
         unread[scope]._stored_counters[entity_type] = last
 
 
+_PLACEHOLDER_COLUMNS = ("scope", "digest", "placeholder", "sealed", "last_seen_at")
+
+
 def write_new_placeholders(reds: list[ScopedRedactor]) -> None:
     """The placeholders these scopes made, in one INSERT, and their counters in one upsert: written at once (not
     ORM objects left for the next autoflush), in key order (concurrent writers lock rows in the same order)."""
@@ -220,7 +224,10 @@ def write_new_placeholders(reds: list[ScopedRedactor]) -> None:
     if not rows:
         return
     session = reds[0].session
-    session.execute(insert(Placeholder.__table__), rows)
+    at = UTCDateTime().process_bind_param
+    if not copy_rows(session, "placeholders", _PLACEHOLDER_COLUMNS, (
+            (r["scope"], r["digest"], r["placeholder"], r["sealed"], at(r["last_seen_at"], None)) for r in rows)):
+        session.execute(insert(Placeholder.__table__), rows)
     last: dict[tuple[str, str], int] = {}
     for row in rows:
         m = PLACEHOLDER_PATTERN.fullmatch(row["placeholder"])

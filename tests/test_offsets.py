@@ -128,6 +128,38 @@ def test_out_of_order_completion_folds_into_next_offset(database):
         offsets.claim(s, "g", [Position("t", 0, 12)])
 
 
+def test_a_batch_claims_in_one_pass_and_a_repeat_inside_it_is_caught(database):
+    with database.session() as s:
+        offsets.start(s, "g", {("t", 0): 0, ("t", 1): 5}, {})
+        offsets.claim(s, "g", [Position("t", p, o) for o in range(5, 505) for p in (0, 1)])
+    with database.session() as s:
+        assert (s.get(ConsumerOffset, ("g", "t", 0)).next_offset, s.get(ConsumerOffset, ("g", "t", 0)).ahead) \
+            == (0, list(range(5, 505)))
+        assert (s.get(ConsumerOffset, ("g", "t", 1)).next_offset, s.get(ConsumerOffset, ("g", "t", 1)).ahead) \
+            == (505, [])
+    with pytest.raises(offsets.AlreadyApplied), database.session() as s:  # the same offset twice in one batch
+        offsets.claim(s, "g", [Position("t", 0, 1), Position("t", 0, 2), Position("t", 0, 1)])
+    with database.session() as s:  # and the failed claim rolled back whole
+        assert s.get(ConsumerOffset, ("g", "t", 0)).next_offset == 0
+
+
+def test_copied_rows_fail_as_an_insert_would(database):
+    """COPY (PostgreSQL) raises SQLAlchemy's IntegrityError on a duplicate, as the INSERT it replaces did: the
+    consume loop retries on that class, and would dead-letter on a driver's own."""
+    from sqlalchemy.exc import IntegrityError
+
+    from opsdraft.db import copy_rows
+
+    row = ("log:checkout", "d" * 64, "<EMAIL_1>", None, None)
+    columns = ("scope", "digest", "placeholder", "sealed", "last_seen_at")
+    with database.session() as s:
+        copied = copy_rows(s, "placeholders", columns, [row])
+    assert copied == database.url.startswith("postgresql")
+    if copied:
+        with pytest.raises(IntegrityError), database.session() as s:
+            copy_rows(s, "placeholders", columns, [row])
+
+
 def test_a_partition_that_lost_its_log_starts_over(database):
     """An in-memory broker restarted: offsets begin at 0 again, and those messages are new ones."""
     with database.session() as s:
